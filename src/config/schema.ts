@@ -1,0 +1,97 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { parseCidr } from '../http/cidr.js';
+import { duration, size } from './units.js';
+
+const cidr = z.string().refine((s) => parseCidr(s) !== undefined, { message: 'invalid CIDR or IP address' });
+const port = z.number().int().min(0).max(65535);
+const ipAddress = z.string().refine((s) => isIP(s.replace(/^\[|\]$/g, '')) !== 0, {
+  message: 'must be an IPv4 or IPv6 address (host names are not accepted for listeners)',
+});
+
+const listener = z.strictObject({
+  address: ipAddress.default('127.0.0.1'),
+  port: port.default(3128),
+  mode: z.enum(['forward']).default('forward'),
+});
+
+export const configSchema = z.strictObject({
+  listeners: z.array(listener).min(1).default([{ address: '127.0.0.1', port: 3128, mode: 'forward' }]),
+  clients: z
+    .strictObject({
+      /** Source CIDRs allowed to use the proxy. Empty means anyone who can reach a listener. */
+      allow: z.array(cidr).default([]),
+    })
+    .prefault({}),
+  proxy: z
+    .strictObject({
+      /** Name used in Via and for loop detection (RFC 9110 §7.6.3). */
+      name: z.string().regex(/^[A-Za-z0-9._:-]+$/, 'letters, digits, ".", "_", ":" and "-" only').default('egressd'),
+      via: z.boolean().default(true),
+      /** X-Forwarded-For: "off" removes it, "keep" passes the client's through, "append" adds the client address. */
+      xForwardedFor: z.enum(['off', 'keep', 'append']).default('off'),
+      /** Ports CONNECT may reach (Squid's SSL_ports). */
+      connectPorts: z.array(port).default([443]),
+      /** Contact shown on error pages. */
+      adminContact: z.string().default(''),
+    })
+    .prefault({}),
+  egress: z
+    .strictObject({
+      /** CIDRs reachable despite the private/loopback/metadata guard. */
+      allowPrivate: z.array(cidr).default([]),
+      dns: z
+        .strictObject({
+          minTtl: duration.prefault(1000),
+          maxTtl: duration.prefault(300_000),
+          negativeTtl: duration.prefault(5000),
+          timeout: duration.prefault(5000),
+          cacheSize: z.number().int().min(0).default(10_000),
+        })
+        .prefault({}),
+      /** Prefer IPv4 or IPv6 when a host has both. */
+      family: z.enum(['ipv4first', 'ipv6first', 'ipv4', 'ipv6']).default('ipv4first'),
+    })
+    .prefault({}),
+  timeouts: z
+    .strictObject({
+      /** Time a client has to send a complete request head (slowloris guard). */
+      requestHeaders: duration.prefault('10s'),
+      /** Idle keep-alive client connection between requests. */
+      clientIdle: duration.prefault('60s'),
+      /** Establishing a TCP (and TLS) connection upstream. */
+      upstreamConnect: duration.prefault('10s'),
+      /** Waiting for the upstream response head after the request was sent. */
+      upstreamHeaders: duration.prefault('60s'),
+      /** No bytes in either direction of a body transfer. */
+      bodyIdle: duration.prefault('120s'),
+      /** No bytes in either direction of a CONNECT tunnel. */
+      tunnelIdle: duration.prefault('10m'),
+      /** Upstream keep-alive connection kept in the pool. */
+      upstreamKeepAlive: duration.prefault('30s'),
+      /** On SIGTERM, how long in-flight requests and tunnels may finish. */
+      shutdownGrace: duration.prefault('15s'),
+    })
+    .prefault({}),
+  limits: z
+    .strictObject({
+      maxHeaderSize: size.prefault('64KiB'),
+      maxConnections: z.number().int().min(1).default(10_000),
+      maxConnectionsPerClient: z.number().int().min(1).default(1000),
+      /** Upstream connections per origin in the pool. */
+      upstreamConnectionsPerOrigin: z.number().int().min(1).default(256),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      /** "stdout", "stderr" or a file path (relative to the config file). */
+      access: z.string().default('stdout'),
+      /** Diagnostic log (start, reload, errors). */
+      server: z.string().default('stderr'),
+      level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    })
+    .prefault({}),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type ListenerConfig = Config['listeners'][number];
