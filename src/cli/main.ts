@@ -1,0 +1,74 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { checkConfigCommand } from './check-config.js';
+import { startCommand } from './start.js';
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export const HELP = `egressd ${VERSION} — forward HTTP(S) egress proxy
+
+Usage:
+  egressd start [-c FILE]          run the proxy (default: the shipped policies/egressd.yaml)
+  egressd check-config [-c FILE]   validate a config; prints file:line:col: message per problem
+  egressd --version                print the version
+  egressd --help                   this help ("egressd COMMAND --help" for one command)
+
+Signals (start): SIGTERM/SIGINT drain and stop, SIGHUP reloads the config
+(an invalid file is rejected and the running config stays), SIGUSR1 reopens log files.
+
+Docs: README.md, docs/operations.md`;
+
+const COMMAND_HELP: Record<string, string> = {
+  start: `Usage: egressd start [-c FILE]
+
+Run the proxy with the config FILE (default: policies/egressd.yaml next to the
+installed package). Relative paths in the config resolve against its folder.
+Logs "listening on ADDRESS:PORT" on the server log once ready.
+
+Options:
+  -c, --config FILE   config file
+  -h, --help          this help`,
+  'check-config': `Usage: egressd check-config [-c FILE]
+
+Validate the config FILE without starting anything. Prints every problem as
+file:line:col: message and exits 1 if there is any; prints "ok" and exits 0 otherwise.
+
+Options:
+  -c, --config FILE   config file
+  -h, --help          this help`,
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    process.stdout.write(`${HELP}\n`);
+    return command === undefined ? 2 : 0;
+  }
+  if (command === '-v' || command === '--version') {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const help = COMMAND_HELP[command];
+  if (!help) {
+    process.stderr.write(`egressd: unknown command "${command}"\n\n${HELP}\n`);
+    return 2;
+  }
+  let values: { config?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    process.stderr.write(`egressd ${command}: ${(err as Error).message}\n\n${help}\n`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(`${help}\n`);
+    return 0;
+  }
+  if (command === 'start') return startCommand(values.config);
+  return checkConfigCommand(values.config);
+}

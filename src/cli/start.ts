@@ -1,0 +1,46 @@
+import { loadConfig } from '../config/load.js';
+import { ConfigError, formatProblem } from '../config/yaml-source.js';
+import { ProxyServer } from '../server/proxy-server.js';
+
+/** Run the proxy until SIGTERM/SIGINT; exit code 0 after a clean drain. */
+export async function startCommand(file: string | undefined): Promise<number> {
+  let loaded;
+  try {
+    loaded = loadConfig(file);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
+    process.stderr.write('egressd: not started: the config is invalid\n');
+    return 1;
+  }
+  const proxy = new ProxyServer(loaded);
+  try {
+    await proxy.listen();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    proxy.log.fatal({ err: { code: e.code, message: e.message } }, `cannot listen: ${e.message}`);
+    await proxy.close(0);
+    return 1;
+  }
+  proxy.log.info({ config: loaded.file, pid: process.pid }, 'egressd started');
+
+  process.on('SIGHUP', () => proxy.reload());
+  process.on('SIGUSR1', () => proxy.reopenLogs());
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      proxy.log.info({ signal }, 'draining: no new connections; waiting for requests and tunnels in flight');
+      proxy.close().then(
+        () => resolve(0),
+        (err: unknown) => {
+          proxy.log.error({ err: String(err) }, 'error during shutdown');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+}

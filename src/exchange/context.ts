@@ -1,0 +1,56 @@
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { AccessRecord } from '../log/access-log.js';
+import { ProxyError } from '../http/errors.js';
+import type { Target } from '../http/target.js';
+
+/** Request ids: a per-process random prefix and a counter — unique, short, cheap. */
+export class IdGenerator {
+  private readonly prefix = randomBytes(4).toString('hex');
+  private n = 0;
+  next(): string {
+    return `${this.prefix}-${(++this.n).toString(36)}`;
+  }
+}
+
+/**
+ * The one object that travels with a request or tunnel. Every stage reads and fills
+ * it; the access log writes it once at the end. Fields are all initialised in the
+ * constructor so V8 keeps one hidden class on the hot path.
+ */
+export class ProxyContext implements AccessRecord {
+  readonly startedAt = performance.now();
+  method = '';
+  url = '';
+  target: Target | null = null;
+  status = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+  upstream: string | null = null;
+  errorCode: string | null = null;
+  errorReason: string | null = null;
+  private logged = false;
+
+  constructor(
+    readonly id: string,
+    public kind: AccessRecord['kind'],
+    readonly clientIp: string,
+    readonly clientPort: number,
+  ) {}
+
+  fail(err: ProxyError): void {
+    this.errorCode = err.code;
+    this.errorReason = err.message;
+  }
+
+  /** Marks the context logged; returns false if it already was (a tunnel closes twice). */
+  claimLog(): boolean {
+    if (this.logged) return false;
+    this.logged = true;
+    return true;
+  }
+}
+
+export function now(): number {
+  return performance.now();
+}

@@ -1,0 +1,77 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { forwardRequestHeaders } from '../http/headers.js';
+import { ProxyError } from '../http/errors.js';
+import { helpHtml } from '../http/pages.js';
+import { formatAuthority, parseAbsoluteTarget } from '../http/target.js';
+import type { ProxyContext } from './context.js';
+import type { Runtime } from './runtime.js';
+
+/** State shared by the stages of one exchange. */
+export interface Exchange {
+  readonly rt: Runtime;
+  readonly ctx: ProxyContext;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  /** Headers to send upstream, built once by `prepareHeaders`. */
+  headers: string[];
+}
+
+/** Absolute-form targets are proxied; origin-form means someone browsed to the proxy itself. */
+export function parseTarget(x: Exchange): boolean {
+  const url = x.req.url ?? '';
+  if (url.startsWith('/') || url === '*') {
+    x.ctx.kind = 'local';
+    x.ctx.url = url;
+    const body = helpHtml(x.rt.config.proxy.name, x.req.headers.host ?? '');
+    x.ctx.status = 200;
+    x.res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+    x.res.end(x.req.method === 'HEAD' ? undefined : body);
+    return true;
+  }
+  x.ctx.target = parseAbsoluteTarget(url);
+  return false;
+}
+
+/** Copy headers once, minus hop-by-hop fields, and refuse forwarding loops (RFC 9110 §7.6.3). */
+export function prepareHeaders(x: Exchange): boolean {
+  const t = x.ctx.target!;
+  const { proxy } = x.rt.config;
+  const out = forwardRequestHeaders(
+    x.req.rawHeaders,
+    { host: formatAuthority(t.host, t.port, 80), via: x.rt.via, xff: proxy.xForwardedFor, clientIp: x.ctx.clientIp },
+    proxy.name,
+  );
+  if (out.loop) throw new ProxyError('LOOP_DETECTED', `request already passed through ${proxy.name} (Via): forwarding loop`);
+  x.headers = out.headers;
+  const method = x.req.method;
+  if ((method === 'TRACE' || method === 'OPTIONS') && out.maxForwards !== undefined) return maxForwards(x, out.maxForwards);
+  return false;
+}
+
+/**
+ * RFC 9110 §7.6.2: a TRACE or OPTIONS with Max-Forwards 0 is answered here; otherwise
+ * the value is decremented before forwarding.
+ */
+function maxForwards(x: Exchange, value: number): boolean {
+  if (value > 0) {
+    for (let i = 0; i < x.headers.length; i += 2) {
+      if (x.headers[i]!.toLowerCase() === 'max-forwards') x.headers[i + 1] = String(value - 1);
+    }
+    return false;
+  }
+  x.ctx.status = 200;
+  if (x.req.method === 'OPTIONS') {
+    x.res.writeHead(200, { allow: 'GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE, CONNECT', 'content-length': 0 });
+    x.res.end();
+    return true;
+  }
+  // §9.3.8: echo the request as received, minus fields likely to carry credentials.
+  const sensitive = new Set(['proxy-authorization', 'authorization', 'cookie']);
+  const raw = x.req.rawHeaders;
+  let head = `${x.req.method} ${x.req.url} HTTP/${x.req.httpVersion}\r\n`;
+  for (let i = 0; i < raw.length; i += 2) if (!sensitive.has(raw[i]!.toLowerCase())) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  head += '\r\n';
+  x.res.writeHead(200, { 'content-type': 'message/http', 'content-length': Buffer.byteLength(head) });
+  x.res.end(head);
+  return true;
+}

@@ -1,0 +1,81 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { forwardResponseHeaders } from '../http/headers.js';
+import { ProxyError, toProxyError } from '../http/errors.js';
+import type { ProxyContext } from './context.js';
+import { sendError } from './respond.js';
+import type { Runtime } from './runtime.js';
+
+/**
+ * undici dispatch handler that streams the upstream response into the client's
+ * ServerResponse with backpressure: when the client is slow, undici stops reading
+ * from the origin until the client drains.
+ */
+export class ResponseRelay implements Dispatcher.DispatchHandler {
+  private abortUpstream: ((err?: Error) => void) | null = null;
+  private resume: (() => void) | null = null;
+  private readonly onDrain = (): void => this.resume?.();
+
+  constructor(
+    private readonly rt: Runtime,
+    private readonly ctx: ProxyContext,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+  ) {}
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortUpstream = abort;
+  }
+
+  // undici 7 passes the chunk itself (lib/core/request.js), though its typings say a size.
+  onBodySent(chunk: number | Buffer | string): void {
+    this.ctx.bytesIn += typeof chunk === 'number' ? chunk : chunk.length;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    // 1xx informational responses (103 Early Hints) are not relayed; undici rejects 100.
+    if (statusCode < 200) return true;
+    this.resume = resume;
+    this.ctx.status = statusCode;
+    const res = this.res;
+    if (res.destroyed) return false;
+    res.writeHead(statusCode, statusText, forwardResponseHeaders(rawHeaders, this.rt.via));
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.ctx.bytesOut += chunk.length;
+    const ok = this.res.write(chunk);
+    if (!ok) this.res.once('drain', this.onDrain);
+    return ok;
+  }
+
+  onComplete(trailers: string[] | Buffer[] | null): void {
+    if (trailers && trailers.length) {
+      const t: Record<string, string> = {};
+      for (let i = 0; i < trailers.length; i += 2) t[String(trailers[i])] = String(trailers[i + 1]);
+      this.res.addTrailers(t);
+    }
+    this.res.end();
+  }
+
+  onError(err: Error): void {
+    const pe = toProxyError(err);
+    if (this.res.destroyed) {
+      // The client left first; the upstream error is a consequence, not the cause.
+      if (!this.ctx.errorCode) this.ctx.fail(pe);
+      return;
+    }
+    if (this.req.destroyed && !this.res.headersSent) {
+      this.ctx.fail(new ProxyError('BAD_REQUEST', 'client aborted the request body'));
+      this.res.destroy();
+      return;
+    }
+    sendError(this.rt, this.ctx, this.req, this.res, pe, true);
+  }
+
+  /** The client went away: stop the upstream request so the origin sees the abort. */
+  abort(): void {
+    this.abortUpstream?.(new Error('client closed the connection'));
+  }
+}

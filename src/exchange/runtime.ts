@@ -1,0 +1,23 @@
+import type { Logger } from 'pino';
+import type { Agent } from 'undici';
+import type { Config } from '../config/schema.js';
+import type { AccessLog } from '../log/access-log.js';
+import type { Dialer } from '../upstream/dialer.js';
+import type { IdGenerator } from './context.js';
+
+/**
+ * Everything a request needs, built from one config generation. A reload builds a new
+ * Runtime and swaps it in; requests in flight keep the one they started with.
+ */
+export interface Runtime {
+  readonly config: Readonly<Config>;
+  readonly generation: number;
+  readonly dialer: Dialer;
+  readonly pool: Agent;
+  readonly accessLog: AccessLog;
+  readonly log: Logger;
+  readonly ids: IdGenerator;
+  /** "1.1 egressd", or null when Via is disabled. */
+  readonly via: string | null;
+  readonly connectPorts: ReadonlySet<number>;
+}

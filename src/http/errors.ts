@@ -1,0 +1,105 @@
+/**
+ * Every refusal or failure the proxy reports to a client is a ProxyError: it knows its
+ * HTTP status and a stable code. Tests match on `code`, never on message text.
+ */
+export const ERROR_STATUS = {
+  BAD_REQUEST: 400,
+  BAD_TARGET: 400,
+  CLIENT_FORBIDDEN: 403,
+  DESTINATION_FORBIDDEN: 403,
+  PORT_FORBIDDEN: 403,
+  POLICY_DENIED: 403,
+  REQUEST_TIMEOUT: 408,
+  HEADERS_TOO_LARGE: 431,
+  DNS_FAILED: 502,
+  UPSTREAM_REFUSED: 502,
+  UPSTREAM_RESET: 502,
+  UPSTREAM_UNREACHABLE: 502,
+  UPSTREAM_PROTOCOL: 502,
+  UPSTREAM_ERROR: 502,
+  TOO_MANY_CONNECTIONS: 503,
+  SHUTTING_DOWN: 503,
+  UPSTREAM_TIMEOUT: 504,
+  DNS_TIMEOUT: 504,
+  LOOP_DETECTED: 508,
+  INTERNAL: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export class ProxyError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'ProxyError';
+    this.status = ERROR_STATUS[code];
+  }
+}
+
+/** Socket and undici error codes → our codes. One table, so every path maps alike. */
+const ERRNO_TO_CODE: Record<string, ErrorCode> = {
+  ECONNREFUSED: 'UPSTREAM_REFUSED',
+  ECONNRESET: 'UPSTREAM_RESET',
+  EPIPE: 'UPSTREAM_RESET',
+  ECONNABORTED: 'UPSTREAM_RESET',
+  EHOSTUNREACH: 'UPSTREAM_UNREACHABLE',
+  ENETUNREACH: 'UPSTREAM_UNREACHABLE',
+  EADDRNOTAVAIL: 'UPSTREAM_UNREACHABLE',
+  ETIMEDOUT: 'UPSTREAM_TIMEOUT',
+  ENOTFOUND: 'DNS_FAILED',
+  EAI_AGAIN: 'DNS_FAILED',
+  ENODATA: 'DNS_FAILED',
+  ESERVFAIL: 'DNS_FAILED',
+  ETIMEOUT: 'DNS_TIMEOUT',
+  UND_ERR_CONNECT_TIMEOUT: 'UPSTREAM_TIMEOUT',
+  UND_ERR_HEADERS_TIMEOUT: 'UPSTREAM_TIMEOUT',
+  UND_ERR_BODY_TIMEOUT: 'UPSTREAM_TIMEOUT',
+  UND_ERR_SOCKET: 'UPSTREAM_RESET',
+  UND_ERR_CLOSED: 'UPSTREAM_RESET',
+  UND_ERR_DESTROYED: 'UPSTREAM_RESET',
+  UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'UPSTREAM_PROTOCOL',
+  UND_ERR_REQ_CONTENT_LENGTH_MISMATCH: 'BAD_REQUEST',
+  HPE_INVALID_CONSTANT: 'UPSTREAM_PROTOCOL',
+  HPE_INVALID_HEADER_TOKEN: 'UPSTREAM_PROTOCOL',
+  HPE_INVALID_CONTENT_LENGTH: 'UPSTREAM_PROTOCOL',
+  HPE_INVALID_CHUNK_SIZE: 'UPSTREAM_PROTOCOL',
+  HPE_INVALID_STATUS: 'UPSTREAM_PROTOCOL',
+  HPE_UNEXPECTED_CONTENT_LENGTH: 'UPSTREAM_PROTOCOL',
+};
+
+/** Normalise anything thrown while talking upstream into a ProxyError. */
+export function toProxyError(err: unknown): ProxyError {
+  if (err instanceof ProxyError) return err;
+  const e = err as { code?: string; message?: string; cause?: unknown } | undefined;
+  // undici wraps socket errors: the interesting errno is often on the cause.
+  const cause = e?.cause as { code?: string } | undefined;
+  const mapped = (e?.code && ERRNO_TO_CODE[e.code]) || (cause?.code && ERRNO_TO_CODE[cause.code]);
+  if (e?.cause instanceof ProxyError) return e.cause;
+  if (mapped) return new ProxyError(mapped, describe(mapped, e?.code ?? cause?.code ?? ''), { cause: err });
+  return new ProxyError('UPSTREAM_ERROR', `upstream error: ${e?.message ?? String(err)}`, { cause: err });
+}
+
+function describe(code: ErrorCode, errno: string): string {
+  switch (code) {
+    case 'UPSTREAM_REFUSED':
+      return `connection refused by the destination (${errno})`;
+    case 'UPSTREAM_RESET':
+      return `connection reset by the destination (${errno})`;
+    case 'UPSTREAM_UNREACHABLE':
+      return `destination unreachable (${errno})`;
+    case 'UPSTREAM_TIMEOUT':
+      return `destination did not answer in time (${errno})`;
+    case 'UPSTREAM_PROTOCOL':
+      return `destination sent an invalid HTTP response (${errno})`;
+    case 'DNS_FAILED':
+      return `host name could not be resolved (${errno})`;
+    case 'DNS_TIMEOUT':
+      return `DNS lookup timed out (${errno})`;
+    default:
+      return errno;
+  }
+}

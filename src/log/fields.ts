@@ -1,0 +1,24 @@
+/**
+ * Access-log field names. Exported constants so code, docs and tests agree on one
+ * spelling; see docs/access-log.md.
+ */
+export const F = {
+  time: 'time',
+  msg: 'msg',
+  id: 'id',
+  kind: 'kind',
+  client: 'client',
+  method: 'method',
+  url: 'url',
+  status: 'status',
+  bytesIn: 'bytesIn',
+  bytesOut: 'bytesOut',
+  durationMs: 'durationMs',
+  upstream: 'upstream',
+  error: 'error',
+  reason: 'reason',
+} as const;
+
+/** Log message for one HTTP exchange (`request`) or one CONNECT/upgrade tunnel (`tunnel`). */
+export const MSG_REQUEST = 'request';
+export const MSG_TUNNEL = 'tunnel';

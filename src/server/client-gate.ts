@@ -1,0 +1,58 @@
+import type { Socket } from 'node:net';
+import { CidrSet } from '../http/cidr.js';
+import { ProxyError } from '../http/errors.js';
+
+const kRefusal = Symbol('egressd.refusal');
+type GatedSocket = Socket & { [kRefusal]?: ProxyError };
+
+/**
+ * Admission of client connections: the clients.allow CIDRs and the connection limits
+ * (total and per client address). Judged once per connection; a refused connection
+ * is not cut at once but answered on its first request, so the client reads a reason
+ * instead of a reset. The request-head timeout bounds how long it can linger.
+ */
+export class ClientGate {
+  private readonly perIp = new Map<string, number>();
+  private total = 0;
+  private allow: CidrSet;
+
+  constructor(allow: readonly string[], private maxTotal: number, private maxPerIp: number) {
+    this.allow = new CidrSet(allow);
+  }
+
+  configure(allow: readonly string[], maxTotal: number, maxPerIp: number): void {
+    this.allow = new CidrSet(allow);
+    this.maxTotal = maxTotal;
+    this.maxPerIp = maxPerIp;
+  }
+
+  get connections(): number {
+    return this.total;
+  }
+
+  admit(socket: Socket): void {
+    const ip = socket.remoteAddress ?? '';
+    const n = (this.perIp.get(ip) ?? 0) + 1;
+    this.perIp.set(ip, n);
+    this.total++;
+    socket.once('close', () => {
+      this.total--;
+      const left = (this.perIp.get(ip) ?? 1) - 1;
+      if (left <= 0) this.perIp.delete(ip);
+      else this.perIp.set(ip, left);
+    });
+    const s = socket as GatedSocket;
+    if (this.allow.size > 0 && !this.allow.has(ip)) {
+      s[kRefusal] = new ProxyError('CLIENT_FORBIDDEN', `client address ${ip} is not allowed to use this proxy`);
+    } else if (this.total > this.maxTotal) {
+      s[kRefusal] = new ProxyError('TOO_MANY_CONNECTIONS', `proxy connection limit (${this.maxTotal}) reached`);
+    } else if (n > this.maxPerIp) {
+      s[kRefusal] = new ProxyError('TOO_MANY_CONNECTIONS', `connection limit per client (${this.maxPerIp}) reached for ${ip}`);
+    }
+  }
+
+  /** The reason this connection was refused at admission, if it was. */
+  refusal(socket: Socket): ProxyError | undefined {
+    return (socket as GatedSocket)[kRefusal];
+  }
+}

@@ -1,0 +1,234 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { loadConfig, type LoadedConfig } from '../config/load.js';
+import { ConfigError } from '../config/yaml-source.js';
+import type { ListenerConfig } from '../config/schema.js';
+import { IdGenerator, now, ProxyContext } from '../exchange/context.js';
+import { handleRequest } from '../exchange/pipeline.js';
+import { sendError, sendRawError } from '../exchange/respond.js';
+import type { Runtime } from '../exchange/runtime.js';
+import { handleUpgrade } from '../exchange/upgrade.js';
+import { ProxyError } from '../http/errors.js';
+import { AccessLog, createServerLog, type LogTarget } from '../log/access-log.js';
+import { handleConnect, type TunnelRegistry } from '../tunnel/connect.js';
+import { SelfEndpoints } from '../upstream/dialer.js';
+import { buildRuntime } from './build-runtime.js';
+import { handleClientError } from './client-error.js';
+import { ClientGate } from './client-gate.js';
+
+export interface ProxyOptions {
+  /** Override the access log destination from the config (tests pass a stream). */
+  accessLog?: LogTarget;
+  serverLog?: LogTarget;
+  hostsFile?: string;
+}
+
+export interface BoundAddress {
+  address: string;
+  port: number;
+  family: string;
+}
+
+/**
+ * The whole proxy for one config file: listeners, the current Runtime, live tunnels.
+ * Nothing global: a test builds one on port 0 and closes it.
+ */
+export class ProxyServer {
+  readonly log: Logger;
+  private rt: Runtime;
+  private generation = 1;
+  private readonly servers: Server[] = [];
+  private readonly tunnels = new Set<Socket>();
+  private readonly gate: ClientGate;
+  private readonly accessLog: AccessLog;
+  private active = 0;
+  private draining = false;
+  private readonly self = new SelfEndpoints();
+  private readonly registry: TunnelRegistry = {
+    add: (s) => s.forEach((x) => this.tunnels.add(x)),
+    delete: (s) => s.forEach((x) => this.tunnels.delete(x)),
+  };
+
+  constructor(private loaded: LoadedConfig, private readonly opts: ProxyOptions = {}) {
+    const { config } = loaded;
+    this.log = createServerLog(opts.serverLog ?? config.log.server, config.log.level);
+    this.accessLog = new AccessLog(opts.accessLog ?? config.log.access);
+    this.rt = buildRuntime(loaded, { accessLog: this.accessLog, log: this.log, ids: new IdGenerator(), self: this.self, hostsFile: opts.hostsFile }, this.generation);
+    const { limits } = config;
+    this.gate = new ClientGate(config.clients.allow, limits.maxConnections, limits.maxConnectionsPerClient);
+  }
+
+  get runtime(): Runtime {
+    return this.rt;
+  }
+
+  get configFile(): string {
+    return this.loaded.file;
+  }
+
+  /** Bind every listener. Resolves with the bound addresses (port 0 → the real port). */
+  async listen(): Promise<BoundAddress[]> {
+    const out: BoundAddress[] = [];
+    for (const l of this.loaded.config.listeners) {
+      const server = this.createListener();
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host: bare(l.address), port: l.port }, () => {
+          server.removeListener('error', reject);
+          resolve();
+        });
+      });
+      this.servers.push(server);
+      const a = server.address() as AddressInfo;
+      this.self.add(a.address, a.port);
+      out.push({ address: a.address, port: a.port, family: a.family });
+      this.log.info({ address: a.address, port: a.port, mode: l.mode }, `listening on ${fmt(a)}`);
+    }
+    return out;
+  }
+
+  private createListener(): Server {
+    const { timeouts, limits } = this.loaded.config;
+    const server = createServer({
+      maxHeaderSize: limits.maxHeaderSize,
+      headersTimeout: timeouts.requestHeaders,
+      requestTimeout: 0, // bodies may take long (1 GiB uploads); idle time is bounded instead
+      keepAliveTimeout: timeouts.clientIdle,
+      connectionsCheckingInterval: Math.min(1000, timeouts.requestHeaders),
+      noDelay: true,
+      joinDuplicateHeaders: false,
+    });
+    server.setTimeout(timeouts.bodyIdle);
+    server.on('connection', (socket: Socket) => {
+      socket.on('error', () => {}); // errors are reported by whoever uses the socket
+      this.gate.admit(socket);
+    });
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => this.onRequest(req, res);
+    server.on('request', onRequest);
+    server.on('checkContinue', onRequest);
+    server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onTunnel(req, socket, head, 'connect'));
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onTunnel(req, socket, head, 'upgrade'));
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => handleClientError(this.rt, err, socket));
+    return server;
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const rt = this.rt;
+    res.sendDate = false; // a proxy relays the origin's Date rather than inventing one
+    const refusal = this.gate.refusal(req.socket) ?? (this.draining ? new ProxyError('SHUTTING_DOWN', 'proxy is shutting down') : undefined);
+    if (refusal) {
+      const ctx = new ProxyContext(rt.ids.next(), 'http', req.socket.remoteAddress ?? '', req.socket.remotePort ?? 0);
+      ctx.method = req.method ?? '';
+      ctx.url = req.url ?? '';
+      res.once('close', () => rt.accessLog.write(ctx, now()));
+      sendError(rt, ctx, req, res, refusal, true);
+      return;
+    }
+    this.active++;
+    res.once('close', () => this.active--);
+    handleRequest(rt, req, res);
+  }
+
+  private onTunnel(req: IncomingMessage, socket: Socket, head: Buffer, kind: 'connect' | 'upgrade'): void {
+    const rt = this.rt;
+    const refusal = this.gate.refusal(socket) ?? (this.draining ? new ProxyError('SHUTTING_DOWN', 'proxy is shutting down') : undefined);
+    if (refusal) {
+      const ctx = new ProxyContext(rt.ids.next(), kind, socket.remoteAddress ?? '', socket.remotePort ?? 0);
+      ctx.method = req.method ?? '';
+      ctx.url = req.url ?? '';
+      ctx.fail(refusal);
+      ctx.status = refusal.status;
+      sendRawError(socket, refusal, ctx.id, rt.via);
+      rt.accessLog.write(ctx, now());
+      return;
+    }
+    // Until the tunnel is spliced, the socket counts as in flight for shutdown.
+    this.tunnels.add(socket);
+    socket.once('close', () => this.tunnels.delete(socket));
+    if (kind === 'connect') void handleConnect(rt, req, socket, head, this.registry);
+    else handleUpgrade(rt, req, socket, head, this.registry);
+  }
+
+  /**
+   * Validate the config file again and swap it in. A file that fails validation is
+   * rejected with its problems logged; the running config stays in force.
+   */
+  reload(): { ok: true; generation: number } | { ok: false; problems: string[] } {
+    let next: LoadedConfig;
+    try {
+      next = loadConfig(this.loaded.file);
+    } catch (err) {
+      const problems = err instanceof ConfigError ? err.problems.map((p) => `${p.file}:${p.line}:${p.col}: ${p.message}`) : [String(err)];
+      this.log.error({ problems }, 'reload rejected: config is invalid; the running config stays in force');
+      return { ok: false, problems };
+    }
+    if (!sameListeners(this.loaded.config.listeners, next.config.listeners)) {
+      this.log.warn('listener changes take effect at the next restart');
+    }
+    const old = this.rt;
+    this.loaded = next;
+    this.generation++;
+    this.rt = buildRuntime(next, { accessLog: this.accessLog, log: this.log, ids: old.ids, self: this.self, hostsFile: this.opts.hostsFile }, this.generation);
+    const { limits, timeouts } = next.config;
+    this.gate.configure(next.config.clients.allow, limits.maxConnections, limits.maxConnectionsPerClient);
+    for (const s of this.servers) {
+      s.headersTimeout = timeouts.requestHeaders;
+      s.keepAliveTimeout = timeouts.clientIdle;
+      s.setTimeout(timeouts.bodyIdle);
+    }
+    // Requests in flight finish on the old pool; it closes when they are done.
+    void old.pool.close().catch(() => {});
+    this.log.info({ generation: this.generation, file: next.file }, 'config reloaded');
+    return { ok: true, generation: this.generation };
+  }
+
+  reopenLogs(): void {
+    this.accessLog.reopen();
+  }
+
+  /**
+   * Stop accepting, let in-flight requests and tunnels finish for up to `graceMs`,
+   * then cut what is left and flush the access log.
+   */
+  async close(graceMs = this.loaded.config.timeouts.shutdownGrace): Promise<void> {
+    this.draining = true;
+    for (const s of this.servers) {
+      s.close();
+      s.closeIdleConnections();
+    }
+    const deadline = Date.now() + graceMs;
+    while ((this.active > 0 || this.tunnels.size > 0) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 25));
+      for (const s of this.servers) s.closeIdleConnections();
+    }
+    const cut = this.active + this.tunnels.size;
+    if (cut > 0) this.log.warn({ requests: this.active, tunnels: this.tunnels.size }, 'shutdown grace expired: closing what is left');
+    for (const s of this.servers) s.closeAllConnections();
+    for (const t of this.tunnels) t.destroy();
+    await this.rt.pool.destroy().catch(() => {});
+    // Let 'close' handlers write their log lines before the final flush.
+    await new Promise((r) => setImmediate(r));
+    this.accessLog.flush();
+    this.log.info('stopped');
+  }
+}
+
+function bare(address: string): string {
+  return address.replace(/^\[|\]$/g, '');
+}
+
+function fmt(a: AddressInfo): string {
+  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+}
+
+function sameListeners(a: readonly ListenerConfig[], b: readonly ListenerConfig[]): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** Build and start a proxy in one call (tests, embedding). */
+export async function startProxy(loaded: LoadedConfig, opts: ProxyOptions = {}): Promise<{ proxy: ProxyServer; addresses: BoundAddress[] }> {
+  const proxy = new ProxyServer(loaded, opts);
+  const addresses = await proxy.listen();
+  return { proxy, addresses };
+}

@@ -1,0 +1,107 @@
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { ProxyError, toProxyError } from '../http/errors.js';
+import { formatAuthority, parseAuthority } from '../http/target.js';
+import { now, ProxyContext } from '../exchange/context.js';
+import { sendRawError } from '../exchange/respond.js';
+import type { Runtime } from '../exchange/runtime.js';
+
+const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
+
+/** Live tunnels, so shutdown can wait for them and then cut what is left. */
+export interface TunnelRegistry {
+  add(sockets: Socket[]): void;
+  delete(sockets: Socket[]): void;
+}
+
+/**
+ * CONNECT (RFC 9110 §9.3.6): check the target, dial it through the egress guard,
+ * answer 200, then splice bytes both ways. Half-close is passed on (a FIN from one
+ * side ends the other side's writes only), idle tunnels are cut, bytes are counted.
+ *
+ * Order: parse target → port check → [identify → decide → limit → intercept?]
+ * → dial → splice → log at close.
+ */
+export async function handleConnect(rt: Runtime, req: IncomingMessage, client: Socket, head: Buffer, registry: TunnelRegistry): Promise<void> {
+  const ctx = new ProxyContext(rt.ids.next(), 'connect', client.remoteAddress ?? '', client.remotePort ?? 0);
+  ctx.method = 'CONNECT';
+  ctx.url = req.url ?? '';
+  const abort = new AbortController();
+  const onEarlyClose = (): void => abort.abort();
+  client.once('close', onEarlyClose);
+  let upstream: Socket;
+  try {
+    const { host, port } = parseAuthority(ctx.url);
+    ctx.url = formatAuthority(host, port);
+    if (!rt.connectPorts.has(port)) {
+      throw new ProxyError('PORT_FORBIDDEN', `CONNECT to port ${port} is not allowed (allowed: ${[...rt.connectPorts].join(', ')})`);
+    }
+    const dialed = await rt.dialer.dial(host, port, abort.signal);
+    upstream = dialed.socket;
+    ctx.upstream = formatAuthority(dialed.address, port);
+  } catch (err) {
+    client.removeListener('close', onEarlyClose);
+    const pe = toProxyError(err);
+    ctx.fail(pe);
+    ctx.status = pe.status;
+    if (!client.destroyed) sendRawError(client, pe, ctx.id, rt.via);
+    rt.accessLog.write(ctx, now());
+    return;
+  }
+  client.removeListener('close', onEarlyClose);
+  if (client.destroyed) {
+    upstream.destroy();
+    ctx.errorCode = 'CLIENT_ABORTED';
+    ctx.errorReason = 'client left before the tunnel was established';
+    rt.accessLog.write(ctx, now());
+    return;
+  }
+  ctx.status = 200;
+  splice(rt, ctx, client, upstream, head, registry);
+}
+
+function splice(rt: Runtime, ctx: ProxyContext, client: Socket, upstream: Socket, head: Buffer, registry: TunnelRegistry): void {
+  const pair = [client, upstream];
+  registry.add(pair);
+  const clientWrittenBefore = client.bytesWritten;
+  client.write(ESTABLISHED);
+  // Bytes the client pipelined right behind the CONNECT head belong to the tunnel.
+  if (head.length) upstream.write(head);
+
+  const idle = rt.config.timeouts.tunnelIdle;
+  const onIdle = (): void => {
+    if (!ctx.errorCode) {
+      ctx.errorCode = 'TUNNEL_IDLE';
+      ctx.errorReason = `no traffic for ${idle} ms`;
+    }
+    client.destroy();
+    upstream.destroy();
+  };
+  client.setTimeout(idle, onIdle);
+  upstream.setTimeout(idle, onIdle);
+
+  const onError = (side: 'client' | 'upstream') => (err: NodeJS.ErrnoException): void => {
+    if (!ctx.errorCode) {
+      ctx.errorCode = side === 'upstream' ? toProxyError(err).code : 'CLIENT_ABORTED';
+      ctx.errorReason = `${side} connection error: ${err.code ?? err.message}`;
+    }
+    client.destroy();
+    upstream.destroy();
+  };
+  client.on('error', onError('client'));
+  upstream.on('error', onError('upstream'));
+
+  client.pipe(upstream);
+  upstream.pipe(client);
+
+  let closed = 0;
+  const onClose = (): void => {
+    if (++closed < 2) return;
+    registry.delete(pair);
+    ctx.bytesIn = upstream.bytesWritten;
+    ctx.bytesOut = Math.max(0, client.bytesWritten - clientWrittenBefore - ESTABLISHED.length);
+    rt.accessLog.write(ctx, now());
+  };
+  client.once('close', onClose);
+  upstream.once('close', onClose);
+}

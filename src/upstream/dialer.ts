@@ -1,0 +1,91 @@
+import { connect, isIP, type Socket } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import { unmapIPv4 } from '../http/cidr.js';
+import { ProxyError, toProxyError } from '../http/errors.js';
+import type { AddressGuard } from './address-guard.js';
+import type { DnsCache } from './dns-cache.js';
+
+export interface Dialed {
+  socket: Socket;
+  /** The address actually connected to (the one that passed the guard). */
+  address: string;
+}
+
+/** Endpoints the proxy itself listens on: connecting there would loop through egressd. */
+export class SelfEndpoints {
+  private readonly exact = new Set<string>();
+  private readonly wildcardPorts = new Set<number>();
+
+  add(address: string, port: number): void {
+    const a = unmapIPv4(address);
+    if (a === '0.0.0.0' || a === '::') this.wildcardPorts.add(port);
+    else this.exact.add(`${a}|${port}`);
+  }
+
+  has(address: string, port: number): boolean {
+    const a = unmapIPv4(address);
+    if (this.exact.has(`${a}|${port}`)) return true;
+    if (!this.wildcardPorts.has(port)) return false;
+    if (a.startsWith('127.') || a === '::1') return true;
+    return Object.values(networkInterfaces()).some((list) => list?.some((i) => unmapIPv4(i.address) === a));
+  }
+}
+
+/**
+ * Opens TCP connections to destinations: resolve once, check every address against
+ * the guard, then connect to an address that passed — never re-resolve in between,
+ * so DNS rebinding cannot swap the checked address for another.
+ */
+export class Dialer {
+  constructor(
+    private readonly dns: DnsCache,
+    private readonly guard: AddressGuard,
+    private readonly self: SelfEndpoints,
+    private readonly connectTimeout: number,
+  ) {}
+
+  async dial(host: string, port: number, signal?: AbortSignal): Promise<Dialed> {
+    const all = await this.dns.resolve(host);
+    const addresses = this.guard.filter(host, all);
+    let last: ProxyError | undefined;
+    for (const address of addresses) {
+      if (this.self.has(address, port)) {
+        throw new ProxyError('LOOP_DETECTED', `destination ${host}:${port} is this proxy itself`);
+      }
+      try {
+        return { socket: await this.connectOne(address, port, signal), address };
+      } catch (err) {
+        last = toProxyError(err);
+        if (signal?.aborted) break;
+      }
+    }
+    throw last ?? new ProxyError('UPSTREAM_UNREACHABLE', `no address to connect to for ${host}`);
+  }
+
+  private connectOne(address: string, port: number, signal?: AbortSignal): Promise<Socket> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: address, port, family: isIP(address), noDelay: true });
+      const timer = setTimeout(() => fail(new ProxyError('UPSTREAM_TIMEOUT', `connect to ${address}:${port} timed out`)), this.connectTimeout);
+      const onAbort = (): void => fail(new ProxyError('UPSTREAM_RESET', 'client went away while connecting'));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        socket.removeListener('error', fail);
+        socket.removeListener('connect', ok);
+      };
+      function ok(): void {
+        cleanup();
+        resolve(socket);
+      }
+      function fail(err: Error): void {
+        cleanup();
+        socket.on('error', () => {}); // late errors after destroy must not crash the process
+        socket.destroy();
+        reject(err);
+      }
+      socket.once('connect', ok);
+      socket.once('error', fail);
+    });
+  }
+}

@@ -1,0 +1,43 @@
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import { Agent, type buildConnector } from 'undici';
+import { toProxyError } from '../http/errors.js';
+import type { Dialer } from './dialer.js';
+
+export interface PoolOptions {
+  connectionsPerOrigin: number;
+  keepAliveTimeout: number;
+  headersTimeout: number;
+  bodyTimeout: number;
+  /** Extra TLS options for https origins (interception): CA bundle, etc. */
+  tls?: ConnectionOptions;
+}
+
+/**
+ * Keep-alive connection pools per origin (undici Agent), whose sockets are opened by
+ * our Dialer so the egress guard applies to every new upstream connection.
+ */
+export function createHttpPool(dialer: Dialer, opts: PoolOptions): Agent {
+  const connector: buildConnector.connector = (o, cb) => {
+    const port = Number(o.port) || (o.protocol === 'https:' ? 443 : 80);
+    dialer.dial(o.hostname, port).then(
+      ({ socket }) => {
+        if (o.protocol !== 'https:') return cb(null, socket);
+        const tls = tlsConnect({ ...opts.tls, socket, servername: o.servername ?? o.hostname, ALPNProtocols: ['http/1.1'] });
+        tls.once('secureConnect', () => cb(null, tls));
+        tls.once('error', (err) => cb(err, null));
+      },
+      (err: unknown) => cb(toProxyError(err), null),
+    );
+  };
+  return new Agent({
+    connect: connector,
+    connections: opts.connectionsPerOrigin,
+    keepAliveTimeout: opts.keepAliveTimeout,
+    keepAliveMaxTimeout: opts.keepAliveTimeout,
+    headersTimeout: opts.headersTimeout,
+    bodyTimeout: opts.bodyTimeout,
+    pipelining: 1,
+    // Response bodies are streamed to the client with backpressure; never let undici buffer them.
+    maxResponseSize: -1,
+  });
+}
