@@ -2,12 +2,13 @@
 // Turns the raw files written by bench/run.sh into medians, a markdown table and a
 // JSON record (run by hand, never in CI).
 //
-//   node bench/report.mjs line FILE          one progress line for one raw result
+//   node bench/report.mjs line FILE [CPUFILE] one progress line for one raw result
 //   node bench/report.mjs table RAWDIR OUTDIR
 //       RAWDIR/meta.json                      parameters and versions
 //       RAWDIR/<target>/<workload>.<run>.json raw wrk / connect-load output
 //       RAWDIR/<target>/rss-idle.txt          kB
 //       RAWDIR/<target>/rss-w1.<run>.txt      kB, max sampled during W1
+//       RAWDIR/<target>/cpu-<workload>.<run>.json  CPU shares during that run
 //   prints the table and writes OUTDIR/<stamp>.json and OUTDIR/<stamp>.md
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -62,25 +63,37 @@ function readJson(path) {
   return JSON.parse(readFileSync(path, 'utf8'));
 }
 
-function line(file) {
+const FOREIGN_MAX = 10; // % of the machine's CPU used by other processes during a run
+const STEAL_MAX = 5; // % of the machine's CPU stolen by the hypervisor
+
+function cpuText(c) {
+  if (!c) return '';
+  const warn = c.foreign_pct > FOREIGN_MAX || c.steal_pct > STEAL_MAX ? '  DISTURBED' : '';
+  return ` | proxy CPU ${c.proxy_cpu_pct.toFixed(0)}%, other processes ${c.foreign_pct.toFixed(0)}%, steal ${c.steal_pct.toFixed(0)}%${warn}`;
+}
+
+function line(file, cpuFile) {
   const r = readJson(file);
+  const cpu = cpuFile && existsSync(cpuFile) ? cpuText(readJson(cpuFile)) : '';
   const e = errorsOf(r);
   const err = e.total ? `  ERRORS ${JSON.stringify(e.detail)}${e.first ? ` (${e.first})` : ''}` : '';
   if (r.tool === 'wrk') {
     const rate = wrkRate(r);
     const mibs = r.bytes / (r.duration_us / 1e6) / MiB;
-    return `${int(rate)} req/s, ${int(mibs)} MiB/s, p50 ${ms(r.latency_us.p50 / 1000)} ms, p99 ${ms(r.latency_us.p99 / 1000)} ms${err}`;
+    return `${int(rate)} req/s, ${int(mibs)} MiB/s, p50 ${ms(r.latency_us.p50 / 1000)} ms, p99 ${ms(r.latency_us.p99 / 1000)} ms${cpu}${err}`;
   }
   const rate = r.completed / r.duration_s;
   const mibs = r.bytes / r.duration_s / MiB;
-  return `${int(rate)} ops/s, ${int(mibs)} MiB/s, p50 ${ms(r.latency_ms.p50)} ms, p99 ${ms(r.latency_ms.p99)} ms${err}`;
+  return `${int(rate)} ops/s, ${int(mibs)} MiB/s, p50 ${ms(r.latency_ms.p50)} ms, p99 ${ms(r.latency_ms.p99)} ms${cpu}${err}`;
 }
 
 function table(rawDir, outDir) {
   const meta = existsSync(join(rawDir, 'meta.json')) ? readJson(join(rawDir, 'meta.json')) : {};
   const raw = {};
   const medians = {};
+  const cpu = {};
   const notes = [];
+  const disturbed = [];
   for (const t of TARGETS) {
     const dir = join(rawDir, t);
     if (!existsSync(dir)) continue;
@@ -102,6 +115,16 @@ function table(rawDir, outDir) {
         vals.push(row.get(r));
       }
       if (vals.length) medians[t][row.key] = median(vals);
+    }
+    cpu[t] = {};
+    for (const f of files) {
+      const m = /^cpu-(.+)\.(\d+)\.json$/.exec(f);
+      if (!m) continue;
+      const c = readJson(join(dir, f));
+      (cpu[t][m[1]] ??= {})[m[2]] = c;
+      if (c.foreign_pct > FOREIGN_MAX || c.steal_pct > STEAL_MAX) {
+        disturbed.push(`${t} ${m[1].toUpperCase()} run ${m[2]}: other processes used ${c.foreign_pct.toFixed(0)}% of the machine's CPU, steal ${c.steal_pct.toFixed(0)}%`);
+      }
     }
     for (const [w, runs] of Object.entries(raw[t])) {
       for (const [run, r] of Object.entries(runs)) {
@@ -153,6 +176,14 @@ function table(rawDir, outDir) {
     'Issue 2 goals:',
     ...goals,
   ];
+  if (meta.busy_before_pct > 10) out.push('', `WARNING: the machine was ${meta.busy_before_pct}% busy before the bench started; these numbers are noisy.`);
+  const proxyCpu = [];
+  for (const t of ['egressd', 'squid']) {
+    const per = Object.entries(cpu[t] ?? {}).map(([w, runs]) => `${w.toUpperCase()} ${median(Object.values(runs).map((c) => c.proxy_cpu_pct)).toFixed(0)}%`);
+    if (per.length) proxyCpu.push(`- ${t}: ${per.join(', ')}`);
+  }
+  if (proxyCpu.length) out.push('', 'Proxy CPU use (median, % of its one core; near 100% means CPU-bound):', ...proxyCpu);
+  if (disturbed.length) out.push('', `DISTURBED runs (other processes took more than ${FOREIGN_MAX}% of the machine's CPU, or steal above ${STEAL_MAX}%): their numbers are unreliable, re-run on a quiet machine:`, ...disturbed.map((n) => `- ${n}`));
   if (notes.length) out.push('', 'Errors (a run with errors is not a valid measurement):', ...notes.map((n) => `- ${n}`));
   const text = out.join('\n');
   console.log(text);
@@ -160,7 +191,7 @@ function table(rawDir, outDir) {
   if (outDir) {
     mkdirSync(outDir, { recursive: true });
     const stamp = (meta.started ?? new Date().toISOString()).replace(/[:]/g, '').replace(/\..*$/, '');
-    writeFileSync(join(outDir, `${stamp}.json`), JSON.stringify({ meta, medians, raw, errors: notes }, null, 2) + '\n');
+    writeFileSync(join(outDir, `${stamp}.json`), JSON.stringify({ meta, medians, raw, cpu, errors: notes, disturbed }, null, 2) + '\n');
     writeFileSync(join(outDir, `${stamp}.md`), text + '\n');
     console.log(`\nsaved ${join(outDir, `${stamp}.json`)} and .md`);
   }
@@ -171,7 +202,7 @@ function fmtOpt(x, f) {
 }
 
 const [cmd, a, b] = process.argv.slice(2);
-if (cmd === 'line' && a) console.log(line(a));
+if (cmd === 'line' && a) console.log(line(a, b));
 else if (cmd === 'table' && a) table(a, b);
 else {
   console.error('usage: report.mjs line FILE | table RAWDIR [OUTDIR]');

@@ -13,7 +13,13 @@ export async function startCommand(file: string | undefined): Promise<number> {
     process.stderr.write('egressd: not started: the config is invalid\n');
     return 1;
   }
-  const proxy = new ProxyServer(loaded);
+  let proxy: ProxyServer;
+  try {
+    proxy = new ProxyServer(loaded);
+  } catch (err) {
+    process.stderr.write(`egressd: not started: ${(err as Error).message}\n`);
+    return 1;
+  }
   try {
     await proxy.listen();
   } catch (err) {
@@ -25,6 +31,13 @@ export async function startCommand(file: string | undefined): Promise<number> {
   proxy.log.info({ config: loaded.file, pid: process.pid }, 'egressd started');
 
   process.on('SIGHUP', () => proxy.reload());
+  // A bug must not lose the access log: flush what is buffered, then exit for the
+  // supervisor to restart us with a clean state.
+  process.on('uncaughtException', (err) => {
+    proxy.log.fatal({ err: { message: err.message, stack: err.stack } }, 'uncaught exception: exiting');
+    proxy.flushLogs();
+    process.exit(70);
+  });
   process.on('SIGUSR1', () => proxy.reopenLogs());
   return new Promise<number>((resolve) => {
     let stopping = false;

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CidrSet } from '../http/cidr.js';
@@ -20,9 +21,18 @@ const STREAMS = new Set(['stdout', 'stderr']);
 export function loadConfig(file: string = DEFAULT_CONFIG_FILE): LoadedConfig {
   const abs = resolve(file);
   const src = YamlSource.read(abs);
-  const config = src.validate(configSchema);
-  const problems = semanticProblems(config, src);
-  if (problems.length) throw new ConfigError(problems);
+  let config: Config | undefined;
+  let problems: Problem[] = [];
+  try {
+    config = src.validate(configSchema);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems = err.problems;
+  }
+  // Report every problem at once: the listener rules also run on a file that failed
+  // the schema, over whatever parts of it are readable.
+  problems.push(...listenerProblems(config ?? lenientView(src), src));
+  if (problems.length || !config) throw new ConfigError(problems.sort((a, b) => a.line - b.line || a.col - b.col));
   const base = dirname(abs);
   const rel = (p: string): string => (STREAMS.has(p) || isAbsolute(p) ? p : resolve(base, p));
   config.log.access = rel(config.log.access);
@@ -30,13 +40,33 @@ export function loadConfig(file: string = DEFAULT_CONFIG_FILE): LoadedConfig {
   return { file: abs, config: deepFreeze(config) };
 }
 
+type ListenerView = Pick<Config, 'listeners'> & { clients: { allow: readonly string[] } };
+
+/** The listener-related parts of a document that failed validation, as far as they make sense. */
+function lenientView(src: YamlSource): ListenerView {
+  const raw = (src.doc.toJS() ?? {}) as { listeners?: unknown; clients?: { allow?: unknown } };
+  const listeners = Array.isArray(raw.listeners)
+    ? raw.listeners.map((l: { address?: unknown; port?: unknown }) => ({
+        address: typeof l?.address === 'string' && isIP(bare(l.address)) ? l.address : '127.0.0.1',
+        port: typeof l?.port === 'number' ? l.port : 3128,
+        mode: 'forward' as const,
+      }))
+    : [];
+  const allow = Array.isArray(raw.clients?.allow) ? raw.clients.allow.filter((c): c is string => typeof c === 'string') : [];
+  return { listeners, clients: { allow } };
+}
+
+function bare(a: string): string {
+  return a.replace(/^\[|\]$/g, '');
+}
+
 /** Rules the schema cannot express. */
-function semanticProblems(config: Config, src: YamlSource): Problem[] {
+function listenerProblems(config: ListenerView, src: YamlSource): Problem[] {
   const out: Problem[] = [];
   const loopback = new CidrSet(['127.0.0.0/8', '::1/128']);
   // No open proxy by accident: a listener reachable from the network needs a client restriction.
   config.listeners.forEach((l, i) => {
-    const addr = l.address.replace(/^\[|\]$/g, '');
+    const addr = bare(l.address);
     if (!loopback.has(addr) && config.clients.allow.length === 0) {
       out.push(
         src.problemAt(

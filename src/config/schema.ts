@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseCidr } from '../http/cidr.js';
-import { duration, size } from './units.js';
+import { duration, positiveDuration, size } from './units.js';
 
 const cidr = z.string().refine((s) => parseCidr(s) !== undefined, { message: 'invalid CIDR or IP address' });
 const port = z.number().int().min(0).max(65535);
@@ -45,7 +45,7 @@ export const configSchema = z.strictObject({
           minTtl: duration.prefault(1000),
           maxTtl: duration.prefault(300_000),
           negativeTtl: duration.prefault(5000),
-          timeout: duration.prefault(5000),
+          timeout: positiveDuration.prefault(5000),
           cacheSize: z.number().int().min(0).default(10_000),
         })
         .prefault({}),
@@ -56,19 +56,19 @@ export const configSchema = z.strictObject({
   timeouts: z
     .strictObject({
       /** Time a client has to send a complete request head (slowloris guard). */
-      requestHeaders: duration.prefault('10s'),
+      requestHeaders: positiveDuration.prefault('10s'),
       /** Idle keep-alive client connection between requests. */
-      clientIdle: duration.prefault('60s'),
-      /** Establishing a TCP (and TLS) connection upstream. */
-      upstreamConnect: duration.prefault('10s'),
+      clientIdle: positiveDuration.prefault('60s'),
+      /** Establishing a TCP connection upstream, and the TLS handshake for https origins. */
+      upstreamConnect: positiveDuration.prefault('10s'),
       /** Waiting for the upstream response head after the request was sent. */
-      upstreamHeaders: duration.prefault('60s'),
-      /** No bytes in either direction of a body transfer. */
+      upstreamHeaders: positiveDuration.prefault('60s'),
+      /** No bytes in either direction of a body transfer; 0 disables. */
       bodyIdle: duration.prefault('120s'),
-      /** No bytes in either direction of a CONNECT tunnel. */
+      /** No bytes in either direction of a CONNECT or Upgrade tunnel; 0 disables. */
       tunnelIdle: duration.prefault('10m'),
       /** Upstream keep-alive connection kept in the pool. */
-      upstreamKeepAlive: duration.prefault('30s'),
+      upstreamKeepAlive: positiveDuration.prefault('30s'),
       /** On SIGTERM, how long in-flight requests and tunnels may finish. */
       shutdownGrace: duration.prefault('15s'),
     })

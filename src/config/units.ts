@@ -31,6 +31,9 @@ export const duration = z.union([z.string(), z.number()]).transform((v, ctx) => 
   return ms;
 });
 
+/** A duration that must be above zero (a zero connect or header timeout would fail everything). */
+export const positiveDuration = duration.refine((ms) => ms > 0, { message: 'must be greater than 0' });
+
 /** A size in the config: "64KiB", "1MiB" or bytes. Output: bytes. */
 export const size = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const n = parseSize(v);

@@ -29,7 +29,6 @@ export class ProxyContext implements AccessRecord {
   upstream: string | null = null;
   errorCode: string | null = null;
   errorReason: string | null = null;
-  private logged = false;
 
   constructor(
     readonly id: string,
@@ -41,13 +40,6 @@ export class ProxyContext implements AccessRecord {
   fail(err: ProxyError): void {
     this.errorCode = err.code;
     this.errorReason = err.message;
-  }
-
-  /** Marks the context logged; returns false if it already was (a tunnel closes twice). */
-  claimLog(): boolean {
-    if (this.logged) return false;
-    this.logged = true;
-    return true;
   }
 }
 

@@ -20,7 +20,7 @@ type Stage = (x: Exchange) => boolean;
 const STAGES: readonly Stage[] = [parseTarget, prepareHeaders];
 
 /** Handle one HTTP request received by a forward listener. Never throws. */
-export function handleRequest(rt: Runtime, req: IncomingMessage, res: ServerResponse): void {
+export function handleRequest(rt: Runtime, req: IncomingMessage, res: ServerResponse): ProxyContext {
   const sock = req.socket;
   const ctx = new ProxyContext(rt.ids.next(), 'http', sock.remoteAddress ?? '', sock.remotePort ?? 0);
   ctx.method = req.method ?? '';
@@ -38,11 +38,14 @@ export function handleRequest(rt: Runtime, req: IncomingMessage, res: ServerResp
     rt.accessLog.write(ctx, now());
   });
   try {
-    for (const stage of STAGES) if (stage(x)) return;
+    for (const stage of STAGES) if (stage(x)) return ctx;
     relay = forward(x);
   } catch (err) {
-    sendError(rt, ctx, req, res, err instanceof ProxyError ? err : toProxyError(err));
+    const pe = err instanceof ProxyError ? err : toProxyError(err);
+    // After a malformed request the connection's state is doubtful: close it.
+    sendError(rt, ctx, req, res, pe, pe.code === 'BAD_REQUEST');
   }
+  return ctx;
 }
 
 function hasBody(req: IncomingMessage): boolean {
@@ -59,7 +62,6 @@ function forward(x: Exchange): ResponseRelay {
   // 100-continue is answered hop by hop, and only once the request is known to go out.
   if (body && req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
   const origin = `http://${formatAuthority(t.host, t.port)}`;
-  ctx.upstream = formatAuthority(t.host, t.port);
   const relay = new ResponseRelay(rt, ctx, req, res);
   rt.pool.dispatch(
     { origin, path: t.path, method: req.method!, headers: x.headers, body: body ? req : null, blocking: false },

@@ -18,6 +18,8 @@ export interface Exchange {
 
 /** Absolute-form targets are proxied; origin-form means someone browsed to the proxy itself. */
 export function parseTarget(x: Exchange): boolean {
+  // node's parser accepts an HTTP/0.9-style line without a version; nobody should send it.
+  if (x.req.httpVersionMajor < 1) throw new ProxyError('BAD_REQUEST', 'request line has no HTTP version (HTTP/0.9 is not supported)');
   const url = x.req.url ?? '';
   if (url.startsWith('/') || url === '*') {
     x.ctx.kind = 'local';

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { forwardResponseHeaders } from '../http/headers.js';
 import { ProxyError, toProxyError } from '../http/errors.js';
+import { formatAuthority } from '../http/target.js';
 import type { ProxyContext } from './context.js';
 import { sendError } from './respond.js';
 import type { Runtime } from './runtime.js';
@@ -36,9 +37,15 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     // 1xx informational responses (103 Early Hints) are not relayed; undici rejects 100.
     if (statusCode < 200) return true;
     this.resume = resume;
-    this.ctx.status = statusCode;
+    const ctx = this.ctx;
+    ctx.status = statusCode;
+    const t = ctx.target!;
+    ctx.upstream = formatAuthority(this.rt.dialer.addressOf(t.host) ?? t.host, t.port);
     const res = this.res;
     if (res.destroyed) return false;
+    // The origin answered before the whole upload arrived (e.g. 413): the rest of the
+    // client's body will never be read, so this connection cannot be reused.
+    if (!this.req.complete) res.shouldKeepAlive = false;
     res.writeHead(statusCode, statusText, forwardResponseHeaders(rawHeaders, this.rt.via));
     return true;
   }
@@ -60,6 +67,13 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   }
 
   onError(err: Error): void {
+    // RFC 9110 §8.6: a 304 may carry the Content-Length of the representation it
+    // stands for, with no body; undici 7 treats that as a length mismatch.
+    const noBody = this.ctx.status === 304 || this.ctx.status === 204;
+    if (noBody && (err as { code?: string }).code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' && this.res.headersSent) {
+      this.res.end();
+      return;
+    }
     const pe = toProxyError(err);
     if (this.res.destroyed) {
       // The client left first; the upstream error is a consequence, not the cause.

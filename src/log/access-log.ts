@@ -1,3 +1,5 @@
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { F, MSG_REQUEST, MSG_TUNNEL } from './fields.js';
@@ -25,16 +27,46 @@ export type LogTarget = string | Writable;
  * A pino destination: stdout/stderr/file written asynchronously (off the hot path) and
  * flushed on shutdown, or a caller's stream (tests).
  */
-export function openDestination(target: LogTarget): DestinationStream & { flushSync?: () => void; reopen?: () => void; end?: () => void } {
+export type Destination = DestinationStream & { flushSync?: () => void; reopen?: () => void; end?: () => void };
+
+export function openDestination(target: LogTarget, sync = false): Destination {
   if (typeof target !== 'string') return target as unknown as DestinationStream;
+  if (target !== 'stdout' && target !== 'stderr') assertWritable(target);
   const dest = target === 'stdout' ? 1 : target === 'stderr' ? 2 : target;
-  return pino.destination({ dest, sync: false, minLength: 4096, mkdir: true });
+  // minLength 0: a line leaves as soon as the previous write completes, so a quiet
+  // proxy's log is current; under load, lines written meanwhile go out together.
+  return pino.destination({ dest, sync, minLength: 0, mkdir: true });
+}
+
+/**
+ * Open (and create) a log file once, synchronously, so an unwritable path is a clear
+ * start-up error instead of a logger that silently drops lines or never drains.
+ */
+function assertWritable(path: string): void {
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    closeSync(openSync(path, 'a'));
+  } catch (err) {
+    throw new Error(`cannot open log file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/**
+ * The level follows the outcome (CONVENTIONS §10): info when the proxy did its job
+ * (including a client that left, or an idle tunnel closed), warn when it refused on
+ * purpose (policy, limits, bad input, loops), error for faults reaching the destination.
+ */
+const FAULTS = /^(UPSTREAM_|DNS_|INTERNAL)/;
+const BENIGN = new Set(['CLIENT_ABORTED', 'TUNNEL_IDLE']);
+function levelOf(code: string | null): 'info' | 'warn' | 'error' {
+  if (code === null || BENIGN.has(code)) return 'info';
+  return FAULTS.test(code) ? 'error' : 'warn';
 }
 
 /** One canonical JSON line per request or tunnel, written when it ends. */
 export class AccessLog {
   readonly logger: Logger;
-  private readonly dest: ReturnType<typeof openDestination>;
+  private readonly dest: Destination;
 
   constructor(target: LogTarget) {
     this.dest = openDestination(target);
@@ -58,8 +90,9 @@ export class AccessLog {
     };
     const msg = r.kind === 'http' || r.kind === 'local' ? MSG_REQUEST : MSG_TUNNEL;
     // Level follows the outcome: proxy faults are errors, refusals warnings.
-    if (r.status >= 500 || (r.errorCode !== null && r.status === 0)) this.logger.error(line, msg);
-    else if (r.status >= 400 && r.errorCode !== null) this.logger.warn(line, msg);
+    const level = levelOf(r.errorCode);
+    if (level === 'error') this.logger.error(line, msg);
+    else if (level === 'warn') this.logger.warn(line, msg);
     else this.logger.info(line, msg);
   }
 
@@ -78,7 +111,8 @@ export class AccessLog {
 }
 
 /** The diagnostic log (start, reload, faults), separate from the access log. */
-export function createServerLog(target: LogTarget, level: string): Logger {
-  const dest = typeof target === 'string' ? pino.destination({ dest: target === 'stdout' ? 1 : target === 'stderr' ? 2 : target, sync: true, mkdir: true }) : (target as unknown as DestinationStream);
-  return pino({ base: null, timestamp: pino.stdTimeFunctions.isoTime, level }, dest);
+export function createServerLog(target: LogTarget, level: string): { log: Logger; dest: Destination } {
+  // Synchronous: diagnostics are rare and must not be lost when the process dies.
+  const dest = openDestination(target, true);
+  return { log: pino({ base: null, timestamp: pino.stdTimeFunctions.isoTime, level }, dest), dest };
 }

@@ -30,6 +30,7 @@ export function buildRuntime(loaded: LoadedConfig, shared: Shared, generation: n
     keepAliveTimeout: timeouts.upstreamKeepAlive,
     headersTimeout: timeouts.upstreamHeaders,
     bodyTimeout: timeouts.bodyIdle,
+    connectTimeout: timeouts.upstreamConnect,
   });
   return {
     config,

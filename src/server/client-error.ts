@@ -14,6 +14,8 @@ function classify(err: NodeJS.ErrnoException): { code: ErrorCode; reason: string
       return { code: 'REQUEST_TIMEOUT', reason: 'request head not received in time' };
     case 'ECONNRESET':
     case 'EPIPE':
+    // The client closed mid-request: the exchange in progress logs it (CLIENT_ABORTED).
+    case 'HPE_INVALID_EOF_STATE':
       return null;
     default: {
       const detail = (err as { reason?: string }).reason ?? err.message;

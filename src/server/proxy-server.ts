@@ -3,14 +3,13 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { ConfigError } from '../config/yaml-source.js';
-import type { ListenerConfig } from '../config/schema.js';
 import { IdGenerator, now, ProxyContext } from '../exchange/context.js';
 import { handleRequest } from '../exchange/pipeline.js';
 import { sendError, sendRawError } from '../exchange/respond.js';
 import type { Runtime } from '../exchange/runtime.js';
-import { handleUpgrade } from '../exchange/upgrade.js';
+import { handleUpgrade } from '../tunnel/upgrade.js';
 import { ProxyError } from '../http/errors.js';
-import { AccessLog, createServerLog, type LogTarget } from '../log/access-log.js';
+import { AccessLog, createServerLog, type Destination, type LogTarget } from '../log/access-log.js';
 import { handleConnect, type TunnelRegistry } from '../tunnel/connect.js';
 import { SelfEndpoints } from '../upstream/dialer.js';
 import { buildRuntime } from './build-runtime.js';
@@ -36,13 +35,15 @@ export interface BoundAddress {
  */
 export class ProxyServer {
   readonly log: Logger;
+  private readonly serverLogDest: Destination;
   private rt: Runtime;
   private generation = 1;
   private readonly servers: Server[] = [];
   private readonly tunnels = new Set<Socket>();
   private readonly gate: ClientGate;
   private readonly accessLog: AccessLog;
-  private active = 0;
+  /** Requests in flight, so a shutdown that cuts them can say so in their log lines. */
+  private readonly inflight = new Map<ServerResponse, ProxyContext>();
   private draining = false;
   private readonly self = new SelfEndpoints();
   private readonly registry: TunnelRegistry = {
@@ -52,7 +53,9 @@ export class ProxyServer {
 
   constructor(private loaded: LoadedConfig, private readonly opts: ProxyOptions = {}) {
     const { config } = loaded;
-    this.log = createServerLog(opts.serverLog ?? config.log.server, config.log.level);
+    const server = createServerLog(opts.serverLog ?? config.log.server, config.log.level);
+    this.log = server.log;
+    this.serverLogDest = server.dest;
     this.accessLog = new AccessLog(opts.accessLog ?? config.log.access);
     this.rt = buildRuntime(loaded, { accessLog: this.accessLog, log: this.log, ids: new IdGenerator(), self: this.self, hostsFile: opts.hostsFile }, this.generation);
     const { limits } = config;
@@ -125,9 +128,8 @@ export class ProxyServer {
       sendError(rt, ctx, req, res, refusal, true);
       return;
     }
-    this.active++;
-    res.once('close', () => this.active--);
-    handleRequest(rt, req, res);
+    this.inflight.set(res, handleRequest(rt, req, res));
+    res.once('close', () => this.inflight.delete(res));
   }
 
   private onTunnel(req: IncomingMessage, socket: Socket, head: Buffer, kind: 'connect' | 'upgrade'): void {
@@ -163,13 +165,17 @@ export class ProxyServer {
       this.log.error({ problems }, 'reload rejected: config is invalid; the running config stays in force');
       return { ok: false, problems };
     }
-    if (!sameListeners(this.loaded.config.listeners, next.config.listeners)) {
-      this.log.warn('listener changes take effect at the next restart');
-    }
-    const old = this.rt;
+    const old = this.loaded.config;
+    const needRestart = [
+      ['listeners', old.listeners, next.config.listeners],
+      ['log', old.log, next.config.log],
+      ['limits.maxHeaderSize', old.limits.maxHeaderSize, next.config.limits.maxHeaderSize],
+    ].filter(([, a, b]) => JSON.stringify(a) !== JSON.stringify(b)).map(([k]) => k as string);
+    if (needRestart.length) this.log.warn({ keys: needRestart }, `changes to ${needRestart.join(', ')} take effect at the next restart`);
+    const previous = this.rt;
     this.loaded = next;
     this.generation++;
-    this.rt = buildRuntime(next, { accessLog: this.accessLog, log: this.log, ids: old.ids, self: this.self, hostsFile: this.opts.hostsFile }, this.generation);
+    this.rt = buildRuntime(next, { accessLog: this.accessLog, log: this.log, ids: previous.ids, self: this.self, hostsFile: this.opts.hostsFile }, this.generation);
     const { limits, timeouts } = next.config;
     this.gate.configure(next.config.clients.allow, limits.maxConnections, limits.maxConnectionsPerClient);
     for (const s of this.servers) {
@@ -178,13 +184,20 @@ export class ProxyServer {
       s.setTimeout(timeouts.bodyIdle);
     }
     // Requests in flight finish on the old pool; it closes when they are done.
-    void old.pool.close().catch(() => {});
+    void previous.pool.close().catch(() => {});
     this.log.info({ generation: this.generation, file: next.file }, 'config reloaded');
     return { ok: true, generation: this.generation };
   }
 
+  flushLogs(): void {
+    this.accessLog.flush();
+  }
+
+  /** After logrotate moved the files (SIGUSR1). */
   reopenLogs(): void {
     this.accessLog.reopen();
+    this.serverLogDest.reopen?.();
+    this.log.info('log files reopened');
   }
 
   /**
@@ -198,14 +211,17 @@ export class ProxyServer {
       s.closeIdleConnections();
     }
     const deadline = Date.now() + graceMs;
-    while ((this.active > 0 || this.tunnels.size > 0) && Date.now() < deadline) {
+    while ((this.inflight.size > 0 || this.tunnels.size > 0) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 25));
       for (const s of this.servers) s.closeIdleConnections();
     }
-    const cut = this.active + this.tunnels.size;
-    if (cut > 0) this.log.warn({ requests: this.active, tunnels: this.tunnels.size }, 'shutdown grace expired: closing what is left');
+    if (this.inflight.size + this.tunnels.size > 0) {
+      this.log.warn({ requests: this.inflight.size, tunnels: this.tunnels.size }, 'shutdown grace expired: closing what is left');
+    }
+    const cut = new ProxyError('SHUTTING_DOWN', `cut by shutdown after the ${graceMs} ms grace period`);
+    for (const ctx of this.inflight.values()) if (!ctx.errorCode) ctx.fail(cut);
     for (const s of this.servers) s.closeAllConnections();
-    for (const t of this.tunnels) t.destroy();
+    for (const t of this.tunnels) t.destroy(cut);
     await this.rt.pool.destroy().catch(() => {});
     // Let 'close' handlers write their log lines before the final flush.
     await new Promise((r) => setImmediate(r));
@@ -222,9 +238,6 @@ function fmt(a: AddressInfo): string {
   return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
 }
 
-function sameListeners(a: readonly ListenerConfig[], b: readonly ListenerConfig[]): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
-}
 
 /** Build and start a proxy in one call (tests, embedding). */
 export async function startProxy(loaded: LoadedConfig, opts: ProxyOptions = {}): Promise<{ proxy: ProxyServer; addresses: BoundAddress[] }> {

@@ -27,6 +27,8 @@ export const TLS_ERROR_CODES = [
   'CA_EXISTS',
   /** Writing the CA files failed (permissions, disk full). */
   'CA_WRITE_FAILED',
+  /** An option out of range (validity days, subject attribute length). */
+  'INVALID_OPTIONS',
   /** A host name that cannot be put in a certificate (empty, wildcard, bad characters). */
   'INVALID_HOST',
   /** Building or signing a leaf certificate failed unexpectedly. */

@@ -5,14 +5,11 @@ import { formatAuthority, parseAuthority } from '../http/target.js';
 import { now, ProxyContext } from '../exchange/context.js';
 import { sendRawError } from '../exchange/respond.js';
 import type { Runtime } from '../exchange/runtime.js';
+import { splice, type TunnelRegistry } from './splice.js';
+
+export type { TunnelRegistry } from './splice.js';
 
 const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
-
-/** Live tunnels, so shutdown can wait for them and then cut what is left. */
-export interface TunnelRegistry {
-  add(sockets: Socket[]): void;
-  delete(sockets: Socket[]): void;
-}
 
 /**
  * CONNECT (RFC 9110 §9.3.6): check the target, dial it through the egress guard,
@@ -36,7 +33,7 @@ export async function handleConnect(rt: Runtime, req: IncomingMessage, client: S
     if (!rt.connectPorts.has(port)) {
       throw new ProxyError('PORT_FORBIDDEN', `CONNECT to port ${port} is not allowed (allowed: ${[...rt.connectPorts].join(', ')})`);
     }
-    const dialed = await rt.dialer.dial(host, port, abort.signal);
+    const dialed = await rt.dialer.dial(host, port, abort.signal, true);
     upstream = dialed.socket;
     ctx.upstream = formatAuthority(dialed.address, port);
   } catch (err) {
@@ -57,51 +54,5 @@ export async function handleConnect(rt: Runtime, req: IncomingMessage, client: S
     return;
   }
   ctx.status = 200;
-  splice(rt, ctx, client, upstream, head, registry);
-}
-
-function splice(rt: Runtime, ctx: ProxyContext, client: Socket, upstream: Socket, head: Buffer, registry: TunnelRegistry): void {
-  const pair = [client, upstream];
-  registry.add(pair);
-  const clientWrittenBefore = client.bytesWritten;
-  client.write(ESTABLISHED);
-  // Bytes the client pipelined right behind the CONNECT head belong to the tunnel.
-  if (head.length) upstream.write(head);
-
-  const idle = rt.config.timeouts.tunnelIdle;
-  const onIdle = (): void => {
-    if (!ctx.errorCode) {
-      ctx.errorCode = 'TUNNEL_IDLE';
-      ctx.errorReason = `no traffic for ${idle} ms`;
-    }
-    client.destroy();
-    upstream.destroy();
-  };
-  client.setTimeout(idle, onIdle);
-  upstream.setTimeout(idle, onIdle);
-
-  const onError = (side: 'client' | 'upstream') => (err: NodeJS.ErrnoException): void => {
-    if (!ctx.errorCode) {
-      ctx.errorCode = side === 'upstream' ? toProxyError(err).code : 'CLIENT_ABORTED';
-      ctx.errorReason = `${side} connection error: ${err.code ?? err.message}`;
-    }
-    client.destroy();
-    upstream.destroy();
-  };
-  client.on('error', onError('client'));
-  upstream.on('error', onError('upstream'));
-
-  client.pipe(upstream);
-  upstream.pipe(client);
-
-  let closed = 0;
-  const onClose = (): void => {
-    if (++closed < 2) return;
-    registry.delete(pair);
-    ctx.bytesIn = upstream.bytesWritten;
-    ctx.bytesOut = Math.max(0, client.bytesWritten - clientWrittenBefore - ESTABLISHED.length);
-    rt.accessLog.write(ctx, now());
-  };
-  client.once('close', onClose);
-  upstream.once('close', onClose);
+  splice(rt, ctx, client, upstream, ESTABLISHED, head, registry);
 }

@@ -44,7 +44,11 @@ export class Dialer {
     private readonly connectTimeout: number,
   ) {}
 
-  async dial(host: string, port: number, signal?: AbortSignal): Promise<Dialed> {
+  /**
+   * `halfOpen`: keep our write side open after the peer's FIN (tunnels relay a
+   * half-close instead of turning it into a full close).
+   */
+  async dial(host: string, port: number, signal?: AbortSignal, halfOpen = false): Promise<Dialed> {
     const all = await this.dns.resolve(host);
     const addresses = this.guard.filter(host, all);
     let last: ProxyError | undefined;
@@ -53,7 +57,7 @@ export class Dialer {
         throw new ProxyError('LOOP_DETECTED', `destination ${host}:${port} is this proxy itself`);
       }
       try {
-        return { socket: await this.connectOne(address, port, signal), address };
+        return { socket: await this.connectOne(address, port, signal, halfOpen), address };
       } catch (err) {
         last = toProxyError(err);
         if (signal?.aborted) break;
@@ -62,9 +66,17 @@ export class Dialer {
     throw last ?? new ProxyError('UPSTREAM_UNREACHABLE', `no address to connect to for ${host}`);
   }
 
-  private connectOne(address: string, port: number, signal?: AbortSignal): Promise<Socket> {
+  /**
+   * The address a connection to `host` goes to first (the first cached address the
+   * guard permits), for logs; undefined if the host was never resolved.
+   */
+  addressOf(host: string): string | undefined {
+    return this.dns.peek(host)?.find((a) => this.guard.permits(a));
+  }
+
+  private connectOne(address: string, port: number, signal: AbortSignal | undefined, halfOpen: boolean): Promise<Socket> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host: address, port, family: isIP(address), noDelay: true });
+      const socket = connect({ host: address, port, family: isIP(address), noDelay: true, allowHalfOpen: halfOpen });
       const timer = setTimeout(() => fail(new ProxyError('UPSTREAM_TIMEOUT', `connect to ${address}:${port} timed out`)), this.connectTimeout);
       const onAbort = (): void => fail(new ProxyError('UPSTREAM_RESET', 'client went away while connecting'));
       signal?.addEventListener('abort', onAbort, { once: true });

@@ -3,12 +3,12 @@ import type { Socket } from 'node:net';
 import { forwardResponseHeaders, headerValue } from '../http/headers.js';
 import { ProxyError, toProxyError } from '../http/errors.js';
 import { formatAuthority } from '../http/target.js';
-import type { TunnelRegistry } from '../tunnel/connect.js';
-import { now, ProxyContext } from './context.js';
-import { parseTarget, prepareHeaders, type Exchange } from './request-checks.js';
-import { sendError } from './respond.js';
-import { ResponseRelay } from './response-relay.js';
-import type { Runtime } from './runtime.js';
+import { now, ProxyContext } from '../exchange/context.js';
+import { parseTarget, prepareHeaders, type Exchange } from '../exchange/request-checks.js';
+import { sendError } from '../exchange/respond.js';
+import { ResponseRelay } from '../exchange/response-relay.js';
+import type { Runtime } from '../exchange/runtime.js';
+import { splice, type TunnelRegistry } from './splice.js';
 
 /**
  * HTTP/1.1 Upgrade (WebSocket) through the forward proxy: the handshake goes through
@@ -23,8 +23,14 @@ export function handleUpgrade(rt: Runtime, req: IncomingMessage, client: Socket,
   const res = new ServerResponse(req);
   res.assignSocket(client);
   res.shouldKeepAlive = false;
+  res.sendDate = false;
   const x: Exchange = { rt, ctx, req, res, headers: [] };
   let spliced = false;
+  // This ServerResponse is not managed by node's server, which would otherwise close
+  // the socket after a Connection: close response: do it here once it is written.
+  res.once('finish', () => {
+    if (!spliced) client.end();
+  });
   res.once('close', () => {
     if (!spliced) rt.accessLog.write(ctx, now());
   });
@@ -32,7 +38,6 @@ export function handleUpgrade(rt: Runtime, req: IncomingMessage, client: Socket,
     if (parseTarget(x) || prepareHeaders(x)) return;
     const t = ctx.target!;
     const protocol = headerValue(req.rawHeaders, 'upgrade') ?? 'websocket';
-    ctx.upstream = formatAuthority(t.host, t.port);
     const relay = new UpgradeRelay(rt, ctx, req, res, client, head, registry, () => {
       spliced = true;
     });
@@ -62,35 +67,12 @@ class UpgradeRelay extends ResponseRelay {
   onUpgrade(statusCode: number, rawHeaders: Buffer[] | string[] | null, upstream: Socket): void {
     const { context: ctx, client } = this;
     ctx.status = statusCode;
+    ctx.upstream = formatAuthority(upstream.remoteAddress ?? "", upstream.remotePort ?? 0);
     this.onSpliced();
     this.response.detachSocket(client);
     const headers = forwardResponseHeaders(rawHeaders ?? [], this.runtime.via, true);
     let out = `HTTP/1.1 ${statusCode} Switching Protocols\r\n`;
     for (let i = 0; i < headers.length; i += 2) out += `${headers[i]}: ${headers[i + 1]}\r\n`;
-    client.write(`${out}\r\n`);
-    if (this.head.length) upstream.write(this.head);
-    const pair = [client, upstream];
-    this.registry.add(pair);
-    const before = client.bytesWritten;
-    const kill = (): void => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', kill);
-    upstream.on('error', kill);
-    client.setTimeout(this.runtime.config.timeouts.tunnelIdle, kill);
-    upstream.setTimeout(this.runtime.config.timeouts.tunnelIdle, kill);
-    client.pipe(upstream);
-    upstream.pipe(client);
-    let closed = 0;
-    const onClose = (): void => {
-      if (++closed < 2) return;
-      this.registry.delete(pair);
-      ctx.bytesIn = upstream.bytesWritten;
-      ctx.bytesOut = client.bytesWritten - before;
-      this.runtime.accessLog.write(ctx, now());
-    };
-    client.once('close', onClose);
-    upstream.once('close', onClose);
+    splice(this.runtime, ctx, client, upstream, `${out}\r\n`, this.head, this.registry);
   }
 }
