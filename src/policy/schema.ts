@@ -21,19 +21,16 @@ function list<T extends z.ZodType>(item: T) {
   return z.array(item).min(1, 'list at least one value, or leave the condition out to match anything');
 }
 
-/** A leaf parsed by `parse`, which returns the value or an error message. */
-function parsed<T>(parse: (s: string) => T | string, isError: (v: T | string) => v is string = isString) {
+/** A string leaf parsed by `parse`, which returns the value (never a string) or an error message. */
+function parsed<T>(parse: (s: string) => T | string) {
   return z.string().transform((s, ctx): T => {
     const v = parse(s);
-    if (isError(v)) {
+    if (typeof v === 'string') {
       ctx.addIssue({ code: 'custom', message: v });
       return z.NEVER;
     }
-    return v as T;
+    return v;
   });
-}
-function isString(v: unknown): v is string {
-  return typeof v === 'string';
 }
 
 const cidr = parsed<Cidr>((s) => parseCidr(s) ?? `invalid CIDR or IP address "${s}"`);
@@ -120,7 +117,7 @@ export const ruleSchema = z
     paths: list(pathGlob).optional(),
     /** What a `paths` rule does when the path is unknown (CONNECT not intercepted). */
     onUnknownPath: z.enum(['match', 'skip']).optional(),
-    headers: z.record(z.string().regex(TOKEN, 'not a valid header name'), headerValue).optional(),
+    headers: z.record(z.string(), headerValue).optional(),
     schedule: schedule.optional(),
     /** intercept and tunnel are shorthands for allow with `tls: intercept|tunnel`. */
     action: z.enum(['allow', 'deny', 'intercept', 'tunnel']),
@@ -141,6 +138,11 @@ export const ruleSchema = z
     }
     if (r.headers && Object.keys(r.headers).length === 0) {
       ctx.addIssue({ code: 'custom', path: ['headers'], message: 'list at least one header, or leave the condition out' });
+    }
+    // Checked here rather than as the record's key schema, whose message zod replaces
+    // with a generic "Invalid key in record".
+    for (const name of Object.keys(r.headers ?? {})) {
+      if (!TOKEN.test(name)) ctx.addIssue({ code: 'custom', path: ['headers', name], message: `"${name}" is not a valid header name` });
     }
   });
 

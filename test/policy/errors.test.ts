@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, formatProblem } from '../../src/config/yaml-source.js';
 import { compilePolicy } from '../../src/policy/compile.js';
+import { loadPolicyFromText } from '../../src/policy/load.js';
 import { fixture, loadFixtures } from './helpers.js';
 
 type Expected = [file: string, line: number, col: number, message: RegExp];
@@ -98,5 +99,35 @@ describe('invalid policy files', () => {
         { file: 'x.yaml', lists: new Map(), document: { version: 1, rules: [{ id: 'a', action: 'allow', domainLists: ['nope'] }] } },
       ]),
     ).toThrow(/x\.yaml:1:1: unknown list "nope"[\s\S]*x\.yaml:1:1: the policy must end with a default rule/);
+  });
+});
+
+describe('rule-level semantic checks', () => {
+  const wrap = (rule: string, top = ''): string => `version: 1\n${top}rules:\n  - id: r\n${rule}\n  - id: default\n    action: allow\n`;
+  it.each([
+    ['    paths: ["/a"]\n    onUnknownPath: block\n    action: deny', 5, 20, /onUnknownPath: Invalid option: expected one of "match"\|"skip"/],
+    ['    onUnknownPath: match\n    action: deny', 4, 20, /onUnknownPath only applies to a rule with "paths"/],
+    ['    action: deny\n    response: { maxSize: 1MiB }', 5, 15, /response limits belong on rules that allow/],
+    ['    action: allow\n    response: { reason: x }', 5, 15, /give denyContentTypes and\/or maxSize/],
+    ['    hosts: []\n    action: deny', 4, 12, /list at least one value/],
+    ['    hosts: example.com\n    action: deny', 4, 12, /expected array/],
+    ['    action: block', 4, 13, /Invalid option/],
+    ['    headers: { "bad header": x }\n    action: deny', 4, 30, /not a valid header name/],
+    ['    headers: { ua: 5 }\n    action: deny', 4, 20, /expected a glob, a list of globs, or \{ regex/],
+    ['    schedule: { days: [mon] }\n    action: deny', 4, 15, /timezone/],
+    ['    methods: ["GET /"]\n    action: deny', 4, 15, /not a valid HTTP method/],
+  ])('%s', async (rule, line, col, message) => {
+    const err = (await loadPolicyFromText([{ file: 'r.yaml', text: wrap(rule) }]).catch((e: unknown) => e)) as ConfigError;
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.problems).toHaveLength(1);
+    expect(err.problems[0]).toMatchObject({ file: 'r.yaml', line, col });
+    expect(err.problems[0]!.message).toMatch(message);
+  });
+
+  it('a list needs exactly one of file and domains', async () => {
+    const err = (await loadPolicyFromText([{ file: 'l.yaml', text: wrap('    action: deny', 'lists:\n  x: { file: a.txt, domains: [a.example] }\n') }]).catch(
+      (e: unknown) => e,
+    )) as ConfigError;
+    expect(err.problems).toEqual([{ file: 'l.yaml', line: 3, col: 6, message: 'lists.x: give either "file" or "domains"' }]);
   });
 });
