@@ -1,7 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { checkConfigCommand } from './check-config.js';
-import { startCommand } from './start.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -69,6 +67,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${help}\n`);
     return 0;
   }
-  if (command === 'start') return startCommand(values.config);
-  return checkConfigCommand(values.config);
+  // Commands load their modules on demand: --help and check-config stay fast.
+  if (command === 'start') return (await import('./start.js')).startCommand(values.config);
+  return (await import('./check-config.js')).checkConfigCommand(values.config);
 }

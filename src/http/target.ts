@@ -34,8 +34,10 @@ export function normaliseHost(raw: string): string | undefined {
   }
   h = h.toLowerCase();
   if (!HOST_LABELS.test(h)) return undefined;
-  // A purely numeric dotted name would be parsed as an IPv4 address by some resolvers.
-  if (/^[0-9.]+$/.test(h)) return undefined;
+  // A name whose last label is a number ("1.2.3", "0x7f.1") is an IPv4 address in
+  // some parser's eyes (WHATWG URL, inet_aton): refuse it rather than let policy see a
+  // name while a resolver sees 127.0.0.1.
+  if (/(^|\.)(0x[0-9a-f]*|[0-9]+)$/.test(h)) return undefined;
   return h;
 }
 

@@ -26,6 +26,12 @@ describe('normaliseHost', () => {
     ['BÜCHER.example', 'xn--bcher-kva.example'],
     ['münchen.de.', 'xn--mnchen-3ya.de'],
     ['xn--bcher-kva.example', 'xn--bcher-kva.example'],
+    // Numeric last label: an IPv4 address to inet_aton / WHATWG URL (regression: 0x7f.1 passed as a name).
+    ['0x7f.1', undefined],
+    ['0x7f000001', undefined],
+    ['evil.0x10', undefined],
+    ['a.b.123', undefined],
+    ['123abc.example', '123abc.example'],
     ['', undefined],
     ['.', undefined],
     ['a..b', undefined],
