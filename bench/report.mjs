@@ -2,7 +2,7 @@
 // Turns the raw files written by bench/run.sh into medians, a markdown table and a
 // JSON record (run by hand, never in CI).
 //
-//   node bench/report.mjs line FILE [CPUFILE] one progress line for one raw result
+//   node bench/report.mjs line FILE [CPUFILE TARGET]  one progress line for one raw result
 //   node bench/report.mjs table RAWDIR OUTDIR
 //       RAWDIR/meta.json                      parameters and versions
 //       RAWDIR/<target>/<workload>.<run>.json raw wrk / connect-load output
@@ -63,18 +63,23 @@ function readJson(path) {
   return JSON.parse(readFileSync(path, 'utf8'));
 }
 
-const FOREIGN_MAX = 10; // % of the machine's CPU used by other processes during a run
+const FOREIGN_MAX = 10; // % of one bench CPU used by other processes during a run
 const STEAL_MAX = 5; // % of the machine's CPU stolen by the hypervisor
 
-function cpuText(c) {
-  if (!c) return '';
-  const warn = c.foreign_pct > FOREIGN_MAX || c.steal_pct > STEAL_MAX ? '  DISTURBED' : '';
-  return ` | proxy CPU ${c.proxy_cpu_pct.toFixed(0)}%, other processes ${c.foreign_pct.toFixed(0)}%, steal ${c.steal_pct.toFixed(0)}%${warn}`;
+/** A run is disturbed when other processes used the load CPU, or the proxy CPU while a proxy ran. */
+function isDisturbed(c, target) {
+  return c.foreign_load_cpu_pct > FOREIGN_MAX || (target !== 'direct' && c.foreign_proxy_cpu_pct > FOREIGN_MAX) || c.steal_pct > STEAL_MAX;
 }
 
-function line(file, cpuFile) {
+function cpuText(c, target) {
+  if (!c) return '';
+  const warn = isDisturbed(c, target) ? '  DISTURBED' : '';
+  return ` | proxy CPU ${c.proxy_cpu_pct.toFixed(0)}%, other processes: ${c.foreign_proxy_cpu_pct.toFixed(0)}% of the proxy CPU, ${c.foreign_load_cpu_pct.toFixed(0)}% of the load CPU, steal ${c.steal_pct.toFixed(0)}%${warn}`;
+}
+
+function line(file, cpuFile, target) {
   const r = readJson(file);
-  const cpu = cpuFile && existsSync(cpuFile) ? cpuText(readJson(cpuFile)) : '';
+  const cpu = cpuFile && existsSync(cpuFile) ? cpuText(readJson(cpuFile), target) : '';
   const e = errorsOf(r);
   const err = e.total ? `  ERRORS ${JSON.stringify(e.detail)}${e.first ? ` (${e.first})` : ''}` : '';
   if (r.tool === 'wrk') {
@@ -122,8 +127,8 @@ function table(rawDir, outDir) {
       if (!m) continue;
       const c = readJson(join(dir, f));
       (cpu[t][m[1]] ??= {})[m[2]] = c;
-      if (c.foreign_pct > FOREIGN_MAX || c.steal_pct > STEAL_MAX) {
-        disturbed.push(`${t} ${m[1].toUpperCase()} run ${m[2]}: other processes used ${c.foreign_pct.toFixed(0)}% of the machine's CPU, steal ${c.steal_pct.toFixed(0)}%`);
+      if (isDisturbed(c, t)) {
+        disturbed.push(`${t} ${m[1].toUpperCase()} run ${m[2]}: other processes used ${c.foreign_proxy_cpu_pct.toFixed(0)}% of the proxy CPU and ${c.foreign_load_cpu_pct.toFixed(0)}% of the load CPU, steal ${c.steal_pct.toFixed(0)}%`);
       }
     }
     for (const [w, runs] of Object.entries(raw[t])) {
@@ -183,7 +188,7 @@ function table(rawDir, outDir) {
     if (per.length) proxyCpu.push(`- ${t}: ${per.join(', ')}`);
   }
   if (proxyCpu.length) out.push('', 'Proxy CPU use (median, % of its one core; near 100% means CPU-bound):', ...proxyCpu);
-  if (disturbed.length) out.push('', `DISTURBED runs (other processes took more than ${FOREIGN_MAX}% of the machine's CPU, or steal above ${STEAL_MAX}%): their numbers are unreliable, re-run on a quiet machine:`, ...disturbed.map((n) => `- ${n}`));
+  if (disturbed.length) out.push('', `DISTURBED runs (other processes took more than ${FOREIGN_MAX}% of a bench CPU, or steal above ${STEAL_MAX}%): their numbers are unreliable, re-run on a quiet machine:`, ...disturbed.map((n) => `- ${n}`));
   if (notes.length) out.push('', 'Errors (a run with errors is not a valid measurement):', ...notes.map((n) => `- ${n}`));
   const text = out.join('\n');
   console.log(text);
@@ -201,8 +206,8 @@ function fmtOpt(x, f) {
   return x === undefined ? '–' : f(x);
 }
 
-const [cmd, a, b] = process.argv.slice(2);
-if (cmd === 'line' && a) console.log(line(a, b));
+const [cmd, a, b, c] = process.argv.slice(2);
+if (cmd === 'line' && a) console.log(line(a, b, c));
 else if (cmd === 'table' && a) table(a, b);
 else {
   console.error('usage: report.mjs line FILE | table RAWDIR [OUTDIR]');

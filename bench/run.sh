@@ -124,6 +124,9 @@ if (( NCPU < 2 )); then
   log "bench: WARNING only $NCPU CPU: proxy, origin and load share CPU 0; numbers are not comparable"
   PROXY_CPU=0; LOAD_CPU=0
 fi
+(( PROXY_CPU < NCPU && LOAD_CPU < NCPU )) || die "BENCH_PROXY_CPU/BENCH_LOAD_CPU must be below $NCPU"
+# This shell and all its helpers (curl, awk, report.mjs) stay off the proxy's CPU.
+taskset -pc "$LOAD_CPU" $$ >/dev/null
 
 # ---------------------------------------------------------------- temp dir, ports, files
 TMP=$(mktemp -d /tmp/egressd-bench.XXXXXX)
@@ -309,12 +312,16 @@ EOF
   wait_port "$PROXY_PID" "$PROXY_PORT" squid "$d/cache.log"
 }
 
+forget_pid() {  # PID: it has been reaped; never signal that number again (PID reuse)
+  local keep=() p
+  for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+  PIDS=("${keep[@]}")
+}
+
 stop_proxy() {
   [[ -n $PROXY_PID ]] || return 0
   stop_pid "$PROXY_PID"
-  local keep=() p
-  for p in "${PIDS[@]}"; do [[ $p == "$PROXY_PID" ]] || keep+=("$p"); done
-  PIDS=("${keep[@]}")
+  forget_pid "$PROXY_PID"
   PROXY_PID=""; PROXY_PORT=""
 }
 
@@ -354,55 +361,57 @@ run_connect() {  # TARGET OUTFILE TLS(0/1) PATH CONNS SECONDS
   [[ -s $out ]] || { tail -n 20 "$out.log" >&2; die "connect-load wrote no result ($target)"; }
 }
 
-progress() {  # LABEL FILE CPUFILE
-  log "  $1: $(node "$BENCH_DIR/report.mjs" line "$2" "$3")"
+progress() {  # LABEL FILE CPUFILE TARGET
+  log "  $1: $(node "$BENCH_DIR/report.mjs" line "$2" "$3" "$4")"
 }
 
-# CPU accounting around each measured run. On a shared 2-CPU machine any other busy
-# process distorts the numbers, so each run records how much CPU went to processes
-# that are not part of the bench ("foreign"); report.mjs flags disturbed runs. Ours:
-# this shell and everything it reaped (wrk, the Node client, helpers), nginx, the
-# proxy, and the kernel's ksoftirqd threads (loopback packet processing).
+# CPU accounting around each measured run. On a shared machine any other busy process
+# distorts the numbers, so each run records, per CPU, how much went to processes that
+# are not part of the bench ("foreign"); report.mjs flags disturbed runs. On the proxy
+# CPU, ours is the proxy (with children) and ksoftirqd/PROXY_CPU. On the load CPU, ours
+# is this shell and everything it reaped (wrk, the Node client, helpers: the shell is
+# pinned there), nginx, and ksoftirqd/LOAD_CPU (loopback packet processing).
 CLK_TCK=$(getconf CLK_TCK)
-sys_jiffies() { awk '/^cpu / { print $2 + $3 + $4, $9; exit }' /proc/stat; }  # user+nice+system, steal
+cpu_jiffies() {  # CPU: user+nice+system of that CPU; then steal of the whole machine
+  awk -v c="cpu$1" '$1 == c { b = $2 + $3 + $4 } $1 == "cpu" { s = $9 } END { print b + 0, s + 0 }' /proc/stat
+}
 pid_jiffies() {  # PID [1: add reaped children]: utime+stime in clock ticks
   local st
   st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null) || { echo 0; return 0; }
   awk -v c="${2:-0}" '{ print $12 + $13 + (c ? $14 + $15 : 0) }' <<<"$st"
 }
-ksoftirqd_pids() { pgrep -x 'ksoftirqd/[0-9]+' 2>/dev/null || true; }
-ours_jiffies() {
-  local total p
-  total=$(pid_jiffies $$ 1)
-  for p in $NGINX_PID $(children_of "$NGINX_PID") $(ksoftirqd_pids); do
-    total=$(( total + $(pid_jiffies "$p") ))
-  done
-  echo $(( total + $(proxy_jiffies) ))
-}
+ksoftirqd_jiffies() { local p; p=$(pgrep -x "ksoftirqd/$1" 2>/dev/null | head -n 1) || true; if [[ -n $p ]]; then pid_jiffies "$p"; else echo 0; fi; }
 proxy_jiffies() {
   local total=0 p
   [[ -n $PROXY_PID ]] || { echo 0; return 0; }
   for p in $PROXY_PID $(children_of "$PROXY_PID"); do total=$(( total + $(pid_jiffies "$p") )); done
   echo "$total"
 }
-window_begin() {
-  W_T0=$(date +%s%N)
-  read -r W_SYS0 W_STEAL0 < <(sys_jiffies)
-  W_OURS0=$(ours_jiffies)
-  W_PROXY0=$(proxy_jiffies)
+load_jiffies() {  # this shell (and reaped children) and nginx
+  local total p
+  total=$(pid_jiffies $$ 1)
+  for p in $NGINX_PID $(children_of "$NGINX_PID"); do total=$(( total + $(pid_jiffies "$p") )); done
+  echo "$total"
 }
-window_end() {  # OUTFILE: CPU shares of the window as JSON (percent of one CPU or of all)
-  local t1 sys1 steal1 ours1 proxy1
-  t1=$(date +%s%N)
-  read -r sys1 steal1 < <(sys_jiffies)
-  ours1=$(ours_jiffies)
-  proxy1=$(proxy_jiffies)
-  awk -v dt="$(( t1 - W_T0 ))" -v hz="$CLK_TCK" -v n="$NCPU" \
-      -v sys="$(( sys1 - W_SYS0 ))" -v steal="$(( steal1 - W_STEAL0 ))" \
-      -v ours="$(( ours1 - W_OURS0 ))" -v px="$(( proxy1 - W_PROXY0 ))" 'BEGIN {
-    cap = dt / 1e9 * hz; f = sys - ours; if (f < 0) f = 0
-    printf "{\"seconds\":%.2f,\"proxy_cpu_pct\":%.1f,\"foreign_pct\":%.1f,\"steal_pct\":%.1f}\n",
-      dt / 1e9, 100 * px / cap, 100 * f / (cap * n), 100 * steal / (cap * n)
+cpu_snapshot() {  # time_ns busy_proxy_cpu busy_load_cpu steal proxy ksoftirqd_proxy ours_load ksoftirqd_load
+  local bp bl st _
+  read -r bp st < <(cpu_jiffies "$PROXY_CPU")
+  read -r bl _ < <(cpu_jiffies "$LOAD_CPU")
+  echo "$(date +%s%N) $bp $bl $st $(proxy_jiffies) $(ksoftirqd_jiffies "$PROXY_CPU") $(load_jiffies) $(ksoftirqd_jiffies "$LOAD_CPU")"
+}
+window_begin() { W_SNAP0=$(cpu_snapshot); }
+window_end() {  # OUTFILE: CPU shares of the window as JSON, in % of one CPU
+  local snap1
+  snap1=$(cpu_snapshot)
+  awk -v a="$W_SNAP0" -v b="$snap1" -v hz="$CLK_TCK" -v n="$NCPU" -v same="$(( PROXY_CPU == LOAD_CPU ))" 'BEGIN {
+    split(a, x, " "); split(b, y, " ")
+    for (i = 1; i <= 8; i++) d[i] = y[i] - x[i]
+    cap = d[1] / 1e9 * hz
+    if (same) { fp = d[2] - d[5] - d[6] - d[7]; fl = fp }   # one CPU for everything
+    else { fp = d[2] - d[5] - d[6]; fl = d[3] - d[7] - d[8] }
+    if (fp < 0) fp = 0; if (fl < 0) fl = 0
+    printf "{\"seconds\":%.2f,\"proxy_cpu_pct\":%.1f,\"foreign_proxy_cpu_pct\":%.1f,\"foreign_load_cpu_pct\":%.1f,\"steal_pct\":%.1f}\n",
+      d[1] / 1e9, 100 * d[5] / cap, 100 * fp / cap, 100 * fl / cap, 100 * d[4] / (cap * n)
   }' > "$1"
 }
 
@@ -413,13 +422,12 @@ measure() {  # TARGET WORKLOAD RUN: one measured run of one workload
   case $w in
     w1)
       if [[ -n $PROXY_PID ]]; then
-        ( taskset -pc "$LOAD_CPU" "$BASHPID" >/dev/null 2>&1 || true
-          sample_rss "$PROXY_PID" "$DURATION" "$dir/rss-w1.$run.txt" ) &
+        ( sample_rss "$PROXY_PID" "$DURATION" "$dir/rss-w1.$run.txt" ) &
         sampler=$!
         PIDS+=("$sampler")
       fi
       run_wrk "$t" "$out" /1k "$W1_CONNS" 0 "$DURATION"
-      if [[ -n $sampler ]]; then wait "$sampler" || true; fi
+      if [[ -n $sampler ]]; then wait "$sampler" || true; forget_pid "$sampler"; fi
       ;;
     w2) run_wrk "$t" "$out" /1m "$W2_CONNS" 0 "$DURATION" ;;
     w3a) run_connect "$t" "$out" 0 /1k "$W3A_CONNS" "$DURATION" ;;
@@ -427,7 +435,7 @@ measure() {  # TARGET WORKLOAD RUN: one measured run of one workload
     w4) run_wrk "$t" "$out" /1k "$W4_CONNS" 1 "$DURATION" ;;
   esac
   window_end "$dir/cpu-$w.$run.json"
-  progress "${w^^}" "$out" "$dir/cpu-$w.$run.json"
+  progress "${w^^}" "$out" "$dir/cpu-$w.$run.json" "$t"
   sleep 1   # let closed connections settle before the next workload
 }
 

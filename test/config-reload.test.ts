@@ -27,7 +27,7 @@ describe('config reload (in process)', () => {
   it('a valid edit takes effect for new requests', async () => {
     expect((await via('/before')).seen).toBe('1.1 gen-one');
     px.writeConfig(merge(baseConfig(), { proxy: { name: 'gen-two' } }));
-    expect(px.proxy.reload()).toEqual({ ok: true, generation: 2 });
+    expect(await px.proxy.reload()).toEqual({ ok: true, generation: 2 });
     const after = await via('/after');
     expect(after.seen).toBe('1.1 gen-two');
     expect(after.sent).toBe('1.1 gen-two');
@@ -36,7 +36,7 @@ describe('config reload (in process)', () => {
 
   it('an invalid file is rejected with file:line:col, and the running config stays', async () => {
     writeFileSync(px.configFile, 'proxy:\n  name: gen-three\n  colour: blue\ntimeouts:\n  clientIdle: soon\n');
-    const r = px.proxy.reload();
+    const r = await px.proxy.reload();
     expect(r.ok).toBe(false);
     const problems = (r as { problems: string[] }).problems;
     expect(problems).toEqual([expect.stringMatching(new RegExp(`^${px.configFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:3:3: unknown key "colour"`)), expect.stringMatching(/:5:15: timeouts\.clientIdle: invalid duration/)]);
@@ -48,12 +48,12 @@ describe('config reload (in process)', () => {
 
   it('a reload that opens a destination applies to new requests (egress rules are part of the generation)', async () => {
     px.writeConfig(merge(baseConfig(), { proxy: { name: 'gen-two' }, egress: { allowPrivate: [] } }));
-    expect(px.proxy.reload().ok).toBe(true);
+    expect((await px.proxy.reload()).ok).toBe(true);
     const res = await request(`${origin.url}/closed`, { dispatcher: agent });
     await res.body.text();
     expect(res.statusCode).toBe(403);
     px.writeConfig(merge(baseConfig(), { proxy: { name: 'gen-two' } }));
-    expect(px.proxy.reload().ok).toBe(true);
+    expect((await px.proxy.reload()).ok).toBe(true);
     const again = await request(`${origin.url}/open`, { dispatcher: agent });
     await again.body.text();
     expect(again.statusCode).toBe(200);

@@ -237,7 +237,7 @@ describe('the proxy itself as a destination', () => {
 
   it('refuses CONNECT to its own listening address with 508 LOOP_DETECTED', async () => {
     px.writeConfig(merge(baseConfig(), { proxy: { connectPorts: [px.port] } }));
-    expect(px.proxy.reload()).toMatchObject({ ok: true });
+    expect(await px.proxy.reload()).toMatchObject({ ok: true });
     const t = await openTunnel(px.port, `127.0.0.1:${px.port}`);
     expect(t.status).toBe(508);
     expect(headersOf(t.head)['x-egressd-error']).toMatch(/^LOOP_DETECTED: /);

@@ -1,14 +1,33 @@
 import { loadConfig } from '../config/load.js';
 import { ConfigError, formatProblem } from '../config/yaml-source.js';
+import { loadPolicy } from '../policy/index.js';
 
-export function checkConfigCommand(file: string | undefined): number {
+/** Validate the config and every policy file it names, reporting all problems at once. */
+export async function checkConfigCommand(file: string | undefined): Promise<number> {
+  const problems = [];
+  let abs: string | undefined;
+  let policyFiles: readonly string[] = [];
   try {
-    const { file: abs } = loadConfig(file);
-    process.stdout.write(`ok: ${abs}\n`);
-    return 0;
+    const loaded = loadConfig(file);
+    abs = loaded.file;
+    policyFiles = loaded.config.policy.files;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
+    problems.push(...err.problems);
+  }
+  if (policyFiles.length) {
+    try {
+      await loadPolicy(policyFiles);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems.push(...err.problems);
+    }
+  }
+  if (problems.length) {
+    for (const p of problems) process.stderr.write(`${formatProblem(p)}\n`);
     return 1;
   }
+  const extra = policyFiles.length ? ` (policy: ${policyFiles.join(', ')})` : '';
+  process.stdout.write(`ok: ${abs}${extra}\n`);
+  return 0;
 }

@@ -7,7 +7,10 @@ export const HELP = `egressd ${VERSION} — forward HTTP(S) egress proxy
 
 Usage:
   egressd start [-c FILE]          run the proxy (default: the shipped policies/egressd.yaml)
-  egressd check-config [-c FILE]   validate a config; prints file:line:col: message per problem
+  egressd check-config [-c FILE]   validate a config and its policy files; prints
+                                   file:line:col: message per problem
+  egressd policy test [opts] URL|host:port
+                                   which rule decides a request, and why
   egressd --version                print the version
   egressd --help                   this help ("egressd COMMAND --help" for one command)
 
@@ -28,7 +31,8 @@ Options:
   -h, --help          this help`,
   'check-config': `Usage: egressd check-config [-c FILE]
 
-Validate the config FILE without starting anything. Prints every problem as
+Validate the config FILE and the policy files it names, without starting
+anything. Prints every problem as
 file:line:col: message and exits 1 if there is any; prints "ok" and exits 0 otherwise.
 
 Options:
@@ -45,6 +49,11 @@ export async function main(argv: string[]): Promise<number> {
   if (command === '-v' || command === '--version') {
     process.stdout.write(`${VERSION}\n`);
     return 0;
+  }
+  if (command === 'policy') {
+    if (rest[0] === 'test') return (await import('./policy-test.js')).policyTestCommand(rest.slice(1));
+    process.stderr.write('Usage: egressd policy test [options] URL|host:port  ("egressd policy test --help")\n');
+    return rest[0] === '--help' || rest[0] === '-h' ? 0 : 2;
   }
   const help = COMMAND_HELP[command];
   if (!help) {

@@ -37,6 +37,7 @@ export function loadConfig(file: string = DEFAULT_CONFIG_FILE): LoadedConfig {
   const rel = (p: string): string => (STREAMS.has(p) || isAbsolute(p) ? p : resolve(base, p));
   config.log.access = rel(config.log.access);
   config.log.server = rel(config.log.server);
+  config.policy.files = config.policy.files.map(rel);
   return { file: abs, config: deepFreeze(config) };
 }
 

@@ -82,6 +82,17 @@ export const configSchema = z.strictObject({
       upstreamConnectionsPerOrigin: z.number().int().min(1).default(256),
     })
     .prefault({}),
+  policy: z
+    .strictObject({
+      /**
+       * Policy files, loaded in this order (relative to this config file). Empty: no
+       * policy, every request that passes the egress guard is allowed.
+       */
+      files: z.array(z.string().min(1)).default([]),
+      /** Reload a policy file (and its domain lists) when it changes on disk. */
+      watch: z.boolean().default(true),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       /** "stdout", "stderr" or a file path (relative to the config file). */

@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { AccessRecord } from '../log/access-log.js';
 import { ProxyError } from '../http/errors.js';
 import type { Target } from '../http/target.js';
+import type { Decision } from '../policy/index.js';
 
 /** Request ids: a per-process random prefix and a counter — unique, short, cheap. */
 export class IdGenerator {
@@ -29,6 +30,8 @@ export class ProxyContext implements AccessRecord {
   upstream: string | null = null;
   errorCode: string | null = null;
   errorReason: string | null = null;
+  /** The policy decision, once taken. */
+  decision: Decision | null = null;
 
   constructor(
     readonly id: string,

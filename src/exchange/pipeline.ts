@@ -4,20 +4,28 @@ import { formatAuthority } from '../http/target.js';
 import { now, ProxyContext } from './context.js';
 import { parseTarget, prepareHeaders, type Exchange } from './request-checks.js';
 import { sendError } from './respond.js';
+import { checkPolicy, requestFacts } from './policy-stage.js';
 import { ResponseRelay } from './response-relay.js';
 import type { Runtime } from './runtime.js';
 
 /**
  * A stage fills the exchange or answers the client itself (returns true: stop), or
- * throws a ProxyError. The order is written here and nowhere else:
+ * throws a ProxyError; a stage that must wait (DNS for a policy rule) returns a
+ * promise of the same. The order is written here and nowhere else:
  *
- *   parse target → headers & loop/Max-Forwards → [identify → decide → limit → cache]
- *   → forward upstream (streaming) → log when the response closes
+ *   parse target → headers & loop/Max-Forwards → [identify] → decide (policy)
+ *   → [limit → cache] → forward upstream (streaming; response-side policy checks)
+ *   → log when the response closes
  *
- * The bracketed stages arrive with the auth, policy, quota and cache issues.
+ * The bracketed stages arrive with the auth, quota and cache issues.
  */
-type Stage = (x: Exchange) => boolean;
-const STAGES: readonly Stage[] = [parseTarget, prepareHeaders];
+type Stage = (x: Exchange) => boolean | Promise<boolean>;
+const STAGES: readonly Stage[] = [parseTarget, prepareHeaders, decidePolicy];
+
+function decidePolicy(x: Exchange): boolean | Promise<boolean> {
+  const pending = checkPolicy(x.rt, x.ctx, requestFacts(x.req, x.ctx));
+  return pending ? pending.then(() => false) : false;
+}
 
 /** Handle one HTTP request received by a forward listener. Never throws. */
 export function handleRequest(rt: Runtime, req: IncomingMessage, res: ServerResponse): ProxyContext {
@@ -25,27 +33,46 @@ export function handleRequest(rt: Runtime, req: IncomingMessage, res: ServerResp
   const ctx = new ProxyContext(rt.ids.next(), 'http', sock.remoteAddress ?? '', sock.remotePort ?? 0);
   ctx.method = req.method ?? '';
   ctx.url = req.url ?? '';
-  const x: Exchange = { rt, ctx, req, res, headers: [] };
-  let relay: ResponseRelay | null = null;
+  const x: Exchange = { rt, ctx, req, res, headers: [], relay: null };
   res.once('close', () => {
     if (!res.writableFinished) {
       if (!ctx.errorCode) {
         ctx.errorCode = 'CLIENT_ABORTED';
         ctx.errorReason = 'client closed the connection before the response was complete';
       }
-      relay?.abort();
+      x.relay?.abort();
     }
     rt.accessLog.write(ctx, now());
   });
-  try {
-    for (const stage of STAGES) if (stage(x)) return ctx;
-    relay = forward(x);
-  } catch (err) {
-    const pe = err instanceof ProxyError ? err : toProxyError(err);
-    // After a malformed request the connection's state is doubtful: close it.
-    sendError(rt, ctx, req, res, pe, pe.code === 'BAD_REQUEST');
-  }
+  runStages(x, 0);
   return ctx;
+}
+
+/** Run stages from `from` on; synchronous until a stage returns a promise. */
+function runStages(x: Exchange, from: number): void {
+  try {
+    for (let i = from; i < STAGES.length; i++) {
+      const r = STAGES[i]!(x);
+      if (r === true) return;
+      if (r !== false) {
+        r.then(
+          (done) => done || runStages(x, i + 1),
+          (err: unknown) => fail(x, err),
+        );
+        return;
+      }
+    }
+    // The client may have left while a stage waited.
+    if (!x.res.destroyed) x.relay = forward(x);
+  } catch (err) {
+    fail(x, err);
+  }
+}
+
+function fail(x: Exchange, err: unknown): void {
+  const pe = err instanceof ProxyError ? err : toProxyError(err);
+  // After a malformed request the connection's state is doubtful: close it.
+  if (!x.res.destroyed) sendError(x.rt, x.ctx, x.req, x.res, pe, pe.code === 'BAD_REQUEST');
 }
 
 function hasBody(req: IncomingMessage): boolean {

@@ -4,6 +4,7 @@ import { ProxyError } from '../http/errors.js';
 import { helpHtml } from '../http/pages.js';
 import { formatAuthority, parseAbsoluteTarget } from '../http/target.js';
 import type { ProxyContext } from './context.js';
+import type { ResponseRelay } from './response-relay.js';
 import type { Runtime } from './runtime.js';
 
 /** State shared by the stages of one exchange. */
@@ -14,6 +15,8 @@ export interface Exchange {
   readonly res: ServerResponse;
   /** Headers to send upstream, built once by `prepareHeaders`. */
   headers: string[];
+  /** The upstream request in flight, once forwarded (so a client abort can stop it). */
+  relay: ResponseRelay | null;
 }
 
 /** Absolute-form targets are proxied; origin-form means someone browsed to the proxy itself. */

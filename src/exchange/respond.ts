@@ -15,6 +15,7 @@ function pageInfo(rt: Runtime, ctx: ProxyContext, err: ProxyError): PageInfo {
     target: ctx.method && ctx.url ? `${ctx.method} ${ctx.url}` : undefined,
     adminContact: rt.config.proxy.adminContact || undefined,
     proxyName: rt.config.proxy.name,
+    ruleId: err.code === 'POLICY_DENIED' ? ctx.decision?.ruleId : undefined,
   };
 }
 
@@ -43,6 +44,7 @@ export function sendError(rt: Runtime, ctx: ProxyContext, req: IncomingMessage, 
     'x-request-id': ctx.id,
   };
   if (rt.via) headers.via = rt.via;
+  if (info.ruleId) headers['x-egressd-rule'] = info.ruleId;
   if (close) headers.connection = 'close';
   res.shouldKeepAlive &&= !close;
   res.writeHead(err.status, headers);
@@ -54,8 +56,9 @@ export function sendError(rt: Runtime, ctx: ProxyContext, req: IncomingMessage, 
  * write a complete response by hand and close. Only ever used on a socket nobody else
  * writes to.
  */
-export function sendRawError(socket: Duplex, err: ProxyError, requestId: string, via: string | null): void {
-  const body = `${err.status} ${STATUS_CODES[err.status] ?? ''}: ${err.message} (${err.code}, request ${requestId})\n`;
+export function sendRawError(socket: Duplex, err: ProxyError, requestId: string, via: string | null, ruleId?: string): void {
+  const rule = ruleId ? `, rule ${ruleId}` : '';
+  const body = `${err.status} ${STATUS_CODES[err.status] ?? ''}: ${err.message} (${err.code}${rule}, request ${requestId})\n`;
   const head =
     `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? 'Error'}\r\n` +
     'content-type: text/plain; charset=utf-8\r\n' +
@@ -63,6 +66,7 @@ export function sendRawError(socket: Duplex, err: ProxyError, requestId: string,
     `x-egressd-error: ${err.code}: ${oneLine(err.message)}\r\n` +
     `x-request-id: ${requestId}\r\n` +
     (via ? `via: ${via}\r\n` : '') +
+    (ruleId ? `x-egressd-rule: ${ruleId}\r\n` : '') +
     'connection: close\r\n\r\n';
   if (!socket.writable) {
     socket.destroy();

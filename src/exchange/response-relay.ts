@@ -3,6 +3,7 @@ import type { Dispatcher } from 'undici';
 import { forwardResponseHeaders } from '../http/headers.js';
 import { ProxyError, toProxyError } from '../http/errors.js';
 import { formatAuthority } from '../http/target.js';
+import { decideResponse, decideResponseBytes, responseByteLimit } from '../policy/index.js';
 import type { ProxyContext } from './context.js';
 import { sendError } from './respond.js';
 import type { Runtime } from './runtime.js';
@@ -16,6 +17,8 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   private abortUpstream: ((err?: Error) => void) | null = null;
   private resume: (() => void) | null = null;
   private readonly onDrain = (): void => this.resume?.();
+  /** Streamed-size limit of the allowing rule (Infinity: none). */
+  private byteLimit = Infinity;
 
   constructor(
     private readonly rt: Runtime,
@@ -46,12 +49,14 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     // The origin answered before the whole upload arrived (e.g. 413): the rest of the
     // client's body will never be read, so this connection cannot be reused.
     if (!this.req.complete) res.shouldKeepAlive = false;
+    if (ctx.decision?.response && !this.responseAllowed(rawHeaders)) return false;
     res.writeHead(statusCode, statusText, forwardResponseHeaders(rawHeaders, this.rt.via));
     return true;
   }
 
   onData(chunk: Buffer): boolean {
     this.ctx.bytesOut += chunk.length;
+    if (this.ctx.bytesOut > this.byteLimit) this.overLimit();
     const ok = this.res.write(chunk);
     if (!ok) this.res.once('drain', this.onDrain);
     return ok;
@@ -86,6 +91,43 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
       return;
     }
     sendError(this.rt, this.ctx, this.req, this.res, pe, true);
+  }
+
+  /**
+   * Response-side policy (content type, Content-Length) before anything is relayed. A
+   * refusal becomes the block page instead of the origin's response.
+   */
+  private responseAllowed(rawHeaders: Buffer[]): boolean {
+    const ctx = this.ctx;
+    let contentType: string | undefined;
+    let contentLength: number | undefined;
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!.toString('latin1').toLowerCase();
+      if (name === 'content-type') contentType = rawHeaders[i + 1]!.toString('latin1');
+      else if (name === 'content-length') contentLength = Number(rawHeaders[i + 1]!.toString('latin1'));
+    }
+    const d = decideResponse(ctx.decision!, { contentType, contentLength });
+    ctx.decision = d;
+    if (d.action === 'allow') {
+      this.byteLimit = d.wouldDeny ? Infinity : responseByteLimit(d);
+      return true;
+    }
+    this.abortUpstream?.(new Error('response refused by policy'));
+    sendError(this.rt, ctx, this.req, this.res, new ProxyError('POLICY_DENIED', d.reason), true);
+    return false;
+  }
+
+  /** The streamed body passed the rule's size limit: enforce (cut) or report once. */
+  private overLimit(): void {
+    const ctx = this.ctx;
+    const d = decideResponseBytes(ctx.decision!, ctx.bytesOut);
+    ctx.decision = d;
+    this.byteLimit = Infinity;
+    if (d.action === 'deny') {
+      ctx.fail(new ProxyError('POLICY_DENIED', d.reason));
+      this.abortUpstream?.(new Error('response refused by policy'));
+      this.res.destroy();
+    }
   }
 
   /** The client went away: stop the upstream request so the origin sees the abort. */

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Agent } from 'undici';
 import type { Config } from '../config/schema.js';
 import type { AccessLog } from '../log/access-log.js';
+import type { Policy } from '../policy/index.js';
 import type { Dialer } from '../upstream/dialer.js';
 import type { IdGenerator } from './context.js';
 
@@ -20,4 +21,6 @@ export interface Runtime {
   /** "1.1 egressd", or null when Via is disabled. */
   readonly via: string | null;
   readonly connectPorts: ReadonlySet<number>;
+  /** Compiled allow/deny rules; null when the config names no policy file (allow all). */
+  readonly policy: Policy | null;
 }

@@ -9,6 +9,8 @@ export interface PageInfo {
   target?: string;
   adminContact?: string;
   proxyName: string;
+  /** Policy rule that decided, for denials. */
+  ruleId?: string;
 }
 
 const escapeMap: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
@@ -23,15 +25,17 @@ export function wantsHtml(accept: string | undefined): boolean {
 
 /** One-line plain text body: what a script or `curl` user sees. */
 export function errorText(p: PageInfo): string {
-  return `${p.status} ${STATUS_CODES[p.status] ?? ''}: ${p.reason} (${p.code}, request ${p.requestId})\n`;
+  const rule = p.ruleId ? `, rule ${p.ruleId}` : '';
+  return `${p.status} ${STATUS_CODES[p.status] ?? ''}: ${p.reason} (${p.code}${rule}, request ${p.requestId})\n`;
 }
 
 /** Self-contained HTML error page (no external assets: the proxy may be what is failing). */
 export function errorHtml(p: PageInfo): string {
-  const title = `${p.status} ${STATUS_CODES[p.status] ?? 'Error'}`;
+  const title = p.code === 'POLICY_DENIED' ? 'Blocked by your organisation\'s web policy' : `${p.status} ${STATUS_CODES[p.status] ?? 'Error'}`;
   const rows: [string, string][] = [
     ['Reason', p.reason],
     ['Code', p.code],
+    ...(p.ruleId ? ([['Rule', p.ruleId]] as [string, string][]) : []),
     ...(p.target ? ([['Request', p.target]] as [string, string][]) : []),
     ['Request ID', p.requestId],
     ['Time', new Date().toISOString()],

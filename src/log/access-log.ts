@@ -19,6 +19,14 @@ export interface AccessRecord {
   upstream: string | null;
   errorCode: string | null;
   errorReason: string | null;
+  decision: {
+    readonly action: string;
+    readonly ruleId: string;
+    readonly reason: string;
+    readonly mode: string;
+    readonly wouldDeny?: true;
+    readonly responseCheck?: string;
+  } | null;
 }
 
 export type LogTarget = string | Writable;
@@ -49,6 +57,13 @@ function assertWritable(path: string): void {
   } catch (err) {
     throw new Error(`cannot open log file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
+}
+
+function decisionFields(d: NonNullable<AccessRecord['decision']>): Record<string, unknown> {
+  const out: Record<string, unknown> = { action: d.action, rule: d.ruleId, reason: d.reason, mode: d.mode };
+  if (d.wouldDeny) out.wouldDeny = true;
+  if (d.responseCheck) out.responseCheck = d.responseCheck;
+  return out;
 }
 
 /**
@@ -87,6 +102,7 @@ export class AccessLog {
       [F.upstream]: r.upstream,
       [F.error]: r.errorCode,
       [F.reason]: r.errorReason,
+      [F.decision]: r.decision === null ? null : decisionFields(r.decision),
     };
     const msg = r.kind === 'http' || r.kind === 'local' ? MSG_REQUEST : MSG_TUNNEL;
     // Level follows the outcome: proxy faults are errors, refusals warnings.

@@ -17,6 +17,8 @@ export const F = {
   upstream: 'upstream',
   error: 'error',
   reason: 'reason',
+  /** Policy decision: { action, rule, reason, mode, wouldDeny? } or null without a policy. */
+  decision: 'decision',
 } as const;
 
 /** Log message for one HTTP exchange (`request`) or one CONNECT/upgrade tunnel (`tunnel`). */

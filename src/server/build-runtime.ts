@@ -3,6 +3,7 @@ import type { LoadedConfig } from '../config/load.js';
 import { IdGenerator } from '../exchange/context.js';
 import type { Runtime } from '../exchange/runtime.js';
 import type { AccessLog } from '../log/access-log.js';
+import type { Policy } from '../policy/index.js';
 import { AddressGuard } from '../upstream/address-guard.js';
 import { Dialer, type SelfEndpoints } from '../upstream/dialer.js';
 import { DnsCache } from '../upstream/dns-cache.js';
@@ -19,7 +20,7 @@ export interface Shared {
 }
 
 /** Build every per-generation component from a validated config. */
-export function buildRuntime(loaded: LoadedConfig, shared: Shared, generation: number): Runtime {
+export function buildRuntime(loaded: LoadedConfig, shared: Shared, generation: number, policy: Policy | null): Runtime {
   const { config } = loaded;
   const { egress, timeouts, limits, proxy } = config;
   const dns = new DnsCache({ ...egress.dns, family: egress.family, hostsFile: shared.hostsFile });
@@ -42,5 +43,6 @@ export function buildRuntime(loaded: LoadedConfig, shared: Shared, generation: n
     ids: shared.ids,
     via: proxy.via ? `1.1 ${proxy.name}` : null,
     connectPorts: new Set(proxy.connectPorts),
+    policy,
   };
 }

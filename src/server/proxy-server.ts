@@ -2,7 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
-import { ConfigError } from '../config/yaml-source.js';
+import { ConfigError, formatProblem } from '../config/yaml-source.js';
+import type { LoadedPolicy } from '../policy/index.js';
 import { IdGenerator, now, ProxyContext } from '../exchange/context.js';
 import { handleRequest } from '../exchange/pipeline.js';
 import { sendError, sendRawError } from '../exchange/respond.js';
@@ -12,7 +13,8 @@ import { ProxyError } from '../http/errors.js';
 import { AccessLog, createServerLog, type Destination, type LogTarget } from '../log/access-log.js';
 import { handleConnect, type TunnelRegistry } from '../tunnel/connect.js';
 import { SelfEndpoints } from '../upstream/dialer.js';
-import { buildRuntime } from './build-runtime.js';
+import { buildRuntime, type Shared } from './build-runtime.js';
+import { filesOf, loadPolicyFiles, PolicyWatcher } from './policy-files.js';
 import { handleClientError } from './client-error.js';
 import { ClientGate } from './client-gate.js';
 
@@ -22,6 +24,8 @@ export interface ProxyOptions {
   serverLog?: LogTarget;
   hostsFile?: string;
 }
+
+export type ReloadResult = { ok: true; generation: number } | { ok: false; problems: string[] };
 
 export interface BoundAddress {
   address: string;
@@ -36,6 +40,7 @@ export interface BoundAddress {
 export class ProxyServer {
   readonly log: Logger;
   private readonly serverLogDest: Destination;
+  private readonly watcher: PolicyWatcher;
   private rt: Runtime;
   private generation = 1;
   private readonly servers: Server[] = [];
@@ -57,9 +62,14 @@ export class ProxyServer {
     this.log = server.log;
     this.serverLogDest = server.dest;
     this.accessLog = new AccessLog(opts.accessLog ?? config.log.access);
-    this.rt = buildRuntime(loaded, { accessLog: this.accessLog, log: this.log, ids: new IdGenerator(), self: this.self, hostsFile: opts.hostsFile }, this.generation);
+    this.rt = buildRuntime(loaded, this.shared(new IdGenerator()), this.generation, null);
+    this.watcher = new PolicyWatcher(() => void this.reloadPolicy());
     const { limits } = config;
     this.gate = new ClientGate(config.clients.allow, limits.maxConnections, limits.maxConnectionsPerClient);
+  }
+
+  private shared(ids: IdGenerator): Shared {
+    return { accessLog: this.accessLog, log: this.log, ids, self: this.self, hostsFile: this.opts.hostsFile };
   }
 
   get runtime(): Runtime {
@@ -72,6 +82,12 @@ export class ProxyServer {
 
   /** Bind every listener. Resolves with the bound addresses (port 0 → the real port). */
   async listen(): Promise<BoundAddress[]> {
+    // The policy must be valid before the first request: a ConfigError stops the start.
+    const { files, watch } = this.loaded.config.policy;
+    const policy = await loadPolicyFiles(files);
+    this.rt = { ...this.rt, policy };
+    if (watch) this.watcher.watch(filesOf(files, policy));
+    if (policy) this.log.info({ files, rules: policy.rules.length }, 'policy loaded');
     const out: BoundAddress[] = [];
     for (const l of this.loaded.config.listeners) {
       const server = this.createListener();
@@ -156,14 +172,14 @@ export class ProxyServer {
    * Validate the config file again and swap it in. A file that fails validation is
    * rejected with its problems logged; the running config stays in force.
    */
-  reload(): { ok: true; generation: number } | { ok: false; problems: string[] } {
+  async reload(): Promise<ReloadResult> {
     let next: LoadedConfig;
+    let policy: LoadedPolicy | null;
     try {
       next = loadConfig(this.loaded.file);
+      policy = await loadPolicyFiles(next.config.policy.files);
     } catch (err) {
-      const problems = err instanceof ConfigError ? err.problems.map((p) => `${p.file}:${p.line}:${p.col}: ${p.message}`) : [String(err)];
-      this.log.error({ problems }, 'reload rejected: config is invalid; the running config stays in force');
-      return { ok: false, problems };
+      return this.rejected('config', err);
     }
     const old = this.loaded.config;
     const needRestart = [
@@ -175,7 +191,9 @@ export class ProxyServer {
     const previous = this.rt;
     this.loaded = next;
     this.generation++;
-    this.rt = buildRuntime(next, { accessLog: this.accessLog, log: this.log, ids: previous.ids, self: this.self, hostsFile: this.opts.hostsFile }, this.generation);
+    this.rt = buildRuntime(next, this.shared(previous.ids), this.generation, policy);
+    if (next.config.policy.watch) this.watcher.watch(filesOf(next.config.policy.files, policy));
+    else this.watcher.watch([]);
     const { limits, timeouts } = next.config;
     this.gate.configure(next.config.clients.allow, limits.maxConnections, limits.maxConnectionsPerClient);
     for (const s of this.servers) {
@@ -193,6 +211,30 @@ export class ProxyServer {
     this.accessLog.flush();
   }
 
+  /** Reload only the policy files (a watched file changed). Same all-or-nothing rule. */
+  async reloadPolicy(): Promise<ReloadResult> {
+    const { files } = this.loaded.config.policy;
+    let policy: LoadedPolicy | null;
+    try {
+      policy = await loadPolicyFiles(files);
+    } catch (err) {
+      return this.rejected('policy', err);
+    }
+    this.generation++;
+    this.rt = { ...this.rt, policy, generation: this.generation };
+    this.watcher.watch(filesOf(files, policy));
+    this.log.info({ generation: this.generation, files, rules: policy?.rules.length ?? 0 }, 'policy reloaded');
+    return { ok: true, generation: this.generation };
+  }
+
+  private rejected(what: 'config' | 'policy', err: unknown): ReloadResult {
+    const problems = err instanceof ConfigError ? err.problems.map(formatProblem) : [String(err)];
+    this.log.error({ problems }, `reload rejected: the ${what} is invalid; the running config and policy stay in force`);
+    // One line per problem too, whose message is the bare file:line:col: text.
+    for (const p of problems) this.log.error(p);
+    return { ok: false, problems };
+  }
+
   /** After logrotate moved the files (SIGUSR1). */
   reopenLogs(): void {
     this.accessLog.reopen();
@@ -206,6 +248,7 @@ export class ProxyServer {
    */
   async close(graceMs = this.loaded.config.timeouts.shutdownGrace): Promise<void> {
     this.draining = true;
+    this.watcher.close();
     for (const s of this.servers) {
       s.close();
       s.closeIdleConnections();

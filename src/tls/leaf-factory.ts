@@ -145,7 +145,7 @@ export class LeafFactory {
     }
   }
 
-  /** Forget one host's leaf, or all of them, in memory and in the store. */
+  /** Forget one host's leaf, or all of them, in memory and in the store. An issuance already in flight still completes. */
   async purge(hostName?: string): Promise<void> {
     await this.flush();
     if (hostName === undefined) {

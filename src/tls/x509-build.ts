@@ -48,7 +48,7 @@ export function signatureSchemeFor(key: KeyObject): SignatureScheme {
  */
 export function randomSerialHex(): string {
   const bytes = randomBytes(16);
-  bytes[0] = bytes[0]! & 0x7f || 0x01;
+  bytes[0] = (bytes[0]! & 0x7f) || 0x01;
   return bytes.toString('hex');
 }
 

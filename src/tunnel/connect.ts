@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { ProxyError, toProxyError } from '../http/errors.js';
 import { formatAuthority, parseAuthority } from '../http/target.js';
 import { now, ProxyContext } from '../exchange/context.js';
+import { checkPolicy } from '../exchange/policy-stage.js';
 import { sendRawError } from '../exchange/respond.js';
 import type { Runtime } from '../exchange/runtime.js';
 import { splice, type TunnelRegistry } from './splice.js';
@@ -16,7 +17,7 @@ const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
  * answer 200, then splice bytes both ways. Half-close is passed on (a FIN from one
  * side ends the other side's writes only), idle tunnels are cut, bytes are counted.
  *
- * Order: parse target → port check → [identify → decide → limit → intercept?]
+ * Order: parse target → port check → [identify] → decide (policy) → [limit → intercept?]
  * → dial → splice → log at close.
  */
 export async function handleConnect(rt: Runtime, req: IncomingMessage, client: Socket, head: Buffer, registry: TunnelRegistry): Promise<void> {
@@ -33,6 +34,7 @@ export async function handleConnect(rt: Runtime, req: IncomingMessage, client: S
     if (!rt.connectPorts.has(port)) {
       throw new ProxyError('PORT_FORBIDDEN', `CONNECT to port ${port} is not allowed (allowed: ${[...rt.connectPorts].join(', ')})`);
     }
+    await checkPolicy(rt, ctx, { host, port, scheme: 'https', method: 'CONNECT', clientIp: ctx.clientIp, headers: req.headers });
     const dialed = await rt.dialer.dial(host, port, abort.signal, true);
     upstream = dialed.socket;
     ctx.upstream = formatAuthority(dialed.address, port);
@@ -41,7 +43,7 @@ export async function handleConnect(rt: Runtime, req: IncomingMessage, client: S
     const pe = toProxyError(err);
     ctx.fail(pe);
     ctx.status = pe.status;
-    if (!client.destroyed) sendRawError(client, pe, ctx.id, rt.via);
+    if (!client.destroyed) sendRawError(client, pe, ctx.id, rt.via, pe.code === 'POLICY_DENIED' ? ctx.decision?.ruleId : undefined);
     rt.accessLog.write(ctx, now());
     return;
   }

@@ -5,6 +5,7 @@ import { ProxyError, toProxyError } from '../http/errors.js';
 import { formatAuthority } from '../http/target.js';
 import { now, ProxyContext } from '../exchange/context.js';
 import { parseTarget, prepareHeaders, type Exchange } from '../exchange/request-checks.js';
+import { checkPolicy, requestFacts } from '../exchange/policy-stage.js';
 import { sendError } from '../exchange/respond.js';
 import { ResponseRelay } from '../exchange/response-relay.js';
 import type { Runtime } from '../exchange/runtime.js';
@@ -24,7 +25,7 @@ export function handleUpgrade(rt: Runtime, req: IncomingMessage, client: Socket,
   res.assignSocket(client);
   res.shouldKeepAlive = false;
   res.sendDate = false;
-  const x: Exchange = { rt, ctx, req, res, headers: [] };
+  const x: Exchange = { rt, ctx, req, res, headers: [], relay: null };
   let spliced = false;
   // This ServerResponse is not managed by node's server, which would otherwise close
   // the socket after a Connection: close response: do it here once it is written.
@@ -34,20 +35,27 @@ export function handleUpgrade(rt: Runtime, req: IncomingMessage, client: Socket,
   res.once('close', () => {
     if (!spliced) rt.accessLog.write(ctx, now());
   });
+  const fail = (err: unknown): void => sendError(rt, ctx, req, res, err instanceof ProxyError ? err : toProxyError(err), true);
   try {
     if (parseTarget(x) || prepareHeaders(x)) return;
-    const t = ctx.target!;
-    const protocol = headerValue(req.rawHeaders, 'upgrade') ?? 'websocket';
-    const relay = new UpgradeRelay(rt, ctx, req, res, client, head, registry, () => {
-      spliced = true;
-    });
-    rt.pool.dispatch(
-      { origin: `http://${formatAuthority(t.host, t.port)}`, path: t.path, method: req.method!, headers: x.headers, upgrade: protocol },
-      relay,
-    );
+    const pending = checkPolicy(rt, ctx, requestFacts(req, ctx));
+    if (pending) pending.then(() => dispatchUpgrade(x, client, head, registry, () => (spliced = true)), fail);
+    else dispatchUpgrade(x, client, head, registry, () => (spliced = true));
   } catch (err) {
-    sendError(rt, ctx, req, res, err instanceof ProxyError ? err : toProxyError(err), true);
+    fail(err);
   }
+}
+
+function dispatchUpgrade(x: Exchange, client: Socket, head: Buffer, registry: TunnelRegistry, onSpliced: () => void): void {
+  const { rt, ctx, req, res } = x;
+  if (res.destroyed) return;
+  const t = ctx.target!;
+  const protocol = headerValue(req.rawHeaders, 'upgrade') ?? 'websocket';
+  const relay = new UpgradeRelay(rt, ctx, req, res, client, head, registry, onSpliced);
+  rt.pool.dispatch(
+    { origin: `http://${formatAuthority(t.host, t.port)}`, path: t.path, method: req.method!, headers: x.headers, upgrade: protocol },
+    relay,
+  );
 }
 
 class UpgradeRelay extends ResponseRelay {

@@ -66,6 +66,11 @@ export class Dialer {
     throw last ?? new ProxyError('UPSTREAM_UNREACHABLE', `no address to connect to for ${host}`);
   }
 
+  /** Resolve and return the first address the guard permits (what `dial` tries first). */
+  async resolvePermitted(host: string): Promise<string> {
+    return this.guard.filter(host, await this.dns.resolve(host))[0]!;
+  }
+
   /**
    * The address a connection to `host` goes to first (the first cached address the
    * guard permits), for logs; undefined if the host was never resolved.

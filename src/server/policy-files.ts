@@ -1,0 +1,58 @@
+import { watch, type FSWatcher } from 'node:fs';
+import { loadPolicy, type LoadedPolicy } from '../policy/index.js';
+
+/** Load the policy files a config names; null when it names none (allow all). */
+export async function loadPolicyFiles(files: readonly string[]): Promise<LoadedPolicy | null> {
+  return files.length === 0 ? null : loadPolicy(files);
+}
+
+/** The files a policy was built from: the policy files and the domain lists they read. */
+export function filesOf(files: readonly string[], policy: LoadedPolicy | null): string[] {
+  return [...new Set([...files, ...(policy?.listFiles ?? [])])];
+}
+
+/**
+ * Watches policy and list files and calls `onChange` once per burst of changes.
+ * Editors save by rename, which ends an fs.watch on the old inode, so the watchers are
+ * re-armed after every change.
+ */
+export class PolicyWatcher {
+  private watchers: FSWatcher[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(private readonly onChange: () => void, private readonly debounceMs = 150) {}
+
+  watch(files: readonly string[]): void {
+    this.unwatch();
+    if (this.closed) return;
+    for (const f of files) {
+      try {
+        const w = watch(f, { persistent: false }, () => this.changed());
+        w.on('error', () => {});
+        this.watchers.push(w);
+      } catch {
+        // A missing file is reported by the reload that follows; nothing to watch.
+      }
+    }
+  }
+
+  private changed(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.onChange();
+    }, this.debounceMs);
+  }
+
+  private unwatch(): void {
+    for (const w of this.watchers) w.close();
+    this.watchers = [];
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.unwatch();
+  }
+}
