@@ -8,6 +8,10 @@ import type { ProxyContext } from './context.js';
 import { sendError } from './respond.js';
 import type { Runtime } from './runtime.js';
 
+function uncork(res: ServerResponse): void {
+  res.uncork();
+}
+
 /**
  * undici dispatch handler that streams the upstream response into the client's
  * ServerResponse with backpressure: when the client is slow, undici stops reading
@@ -50,6 +54,9 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     // client's body will never be read, so this connection cannot be reused.
     if (!this.req.complete) res.shouldKeepAlive = false;
     if (ctx.decision?.response && !this.responseAllowed(rawHeaders)) return false;
+    // Head, a small body and its end usually arrive in one tick: one write, not three.
+    res.cork();
+    process.nextTick(uncork, res);
     res.writeHead(statusCode, statusText, forwardResponseHeaders(rawHeaders, this.rt.via));
     return true;
   }

@@ -41,9 +41,10 @@ export function openDestination(target: LogTarget, sync = false): Destination {
   if (typeof target !== 'string') return target as unknown as DestinationStream;
   if (target !== 'stdout' && target !== 'stderr') assertWritable(target);
   const dest = target === 'stdout' ? 1 : target === 'stderr' ? 2 : target;
-  // minLength 0: a line leaves as soon as the previous write completes, so a quiet
-  // proxy's log is current; under load, lines written meanwhile go out together.
-  return pino.destination({ dest, sync, minLength: 0, mkdir: true });
+  // Buffered (one write per 8 KiB instead of a thread-pool round trip per line: worth
+  // ~20% of W1 throughput); AccessLog flushes it on a short timer so a quiet proxy's
+  // log is still current within FLUSH_MS.
+  return pino.destination({ dest, sync, minLength: sync ? 0 : 8192, mkdir: true });
 }
 
 /**
@@ -78,14 +79,44 @@ function levelOf(code: string | null): 'info' | 'warn' | 'error' {
   return FAULTS.test(code) ? 'error' : 'warn';
 }
 
+/**
+ * pino's isoTime formats a Date per line; at thousands of lines per second most fall
+ * in the same millisecond, so reuse the string until the clock moves.
+ */
+function cachedIsoTime(): () => string {
+  let ms = 0;
+  let text = '';
+  return () => {
+    const now = Date.now();
+    if (now !== ms) {
+      ms = now;
+      text = `,"time":"${new Date(now).toISOString()}"`;
+    }
+    return text;
+  };
+}
+
+/** How long an access-log line may wait in the buffer on a quiet proxy. */
+const FLUSH_MS = 250;
+
 /** One canonical JSON line per request or tunnel, written when it ends. */
 export class AccessLog {
   readonly logger: Logger;
   private readonly dest: Destination;
 
+  private readonly flusher: NodeJS.Timeout;
+
   constructor(target: LogTarget) {
     this.dest = openDestination(target);
-    this.logger = pino({ base: null, timestamp: pino.stdTimeFunctions.isoTime, level: 'info' }, this.dest);
+    this.logger = pino({ base: null, timestamp: cachedIsoTime(), level: 'info' }, this.dest);
+    this.flusher = setInterval(() => this.flushAsync(), FLUSH_MS);
+    this.flusher.unref();
+  }
+
+  private flushAsync(): void {
+    const d = this.dest as Destination & { flush?: () => void; _len?: number };
+    // Only when something is buffered: sonic-boom's flush on an empty buffer is not free.
+    if (d.flush && d._len !== 0) d.flush();
   }
 
   write(r: AccessRecord, now: number): void {
@@ -117,7 +148,9 @@ export class AccessLog {
     this.dest.reopen?.();
   }
 
+  /** Write everything buffered now, synchronously (shutdown, fatal errors). */
   flush(): void {
+    clearInterval(this.flusher);
     try {
       this.dest.flushSync?.();
     } catch {

@@ -8,6 +8,8 @@ import { TAG, children, readTlv, type Tlv } from './der.js';
 export interface CertFields {
   /** The subject Name TLV, verbatim: it becomes the leaves' issuer (RFC 5280 §4.1.2.4). */
   readonly subjectName: Buffer;
+  /** The SubjectPublicKeyInfo TLV, verbatim (a view into the input). */
+  readonly subjectPublicKeyInfo: Buffer;
   /** RFC 5280 §4.2.1.2; copied into the leaves' authority key identifier. */
   readonly subjectKeyIdentifier: Buffer | undefined;
   /** RFC 5280 §4.2.1.9. */
@@ -33,7 +35,8 @@ export function readCertFields(der: Buffer): CertFields | undefined {
   // RFC 5280 §4.1: version is [0] EXPLICIT DEFAULT v1, so it may be absent.
   const first = tbsKids[0]?.tag === TAG.CONTEXT_0 ? 1 : 0;
   const subject = tbsKids[first + 4];
-  if (!subject || subject.tag !== TAG.SEQUENCE) return undefined;
+  const spki = tbsKids[first + 5];
+  if (!subject || subject.tag !== TAG.SEQUENCE || !spki || spki.tag !== TAG.SEQUENCE) return undefined;
 
   let subjectKeyIdentifier: Buffer | undefined;
   let basicConstraints: CertFields['basicConstraints'];
@@ -60,6 +63,7 @@ export function readCertFields(der: Buffer): CertFields | undefined {
   }
   return {
     subjectName: Buffer.from(der.subarray(subject.start, subject.end)),
+    subjectPublicKeyInfo: der.subarray(spki.start, spki.end),
     subjectKeyIdentifier,
     basicConstraints,
     keyCertSign,

@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import { LRUCache } from 'lru-cache';
 import type { CertificateAuthority } from './ca.js';
+import { readCertFields } from './cert-fields.js';
 import { DiskCertStore, type CertStore } from './cert-store.js';
 import { normalizeHost, type HostKind, type NormalizedHost } from './host-name.js';
 import { generateLeafKey, loadOrCreateLeafKey, type LeafKey } from './leaf-key.js';
@@ -241,14 +242,19 @@ export class LeafFactory {
   }
 
   #check(pem: string, host: NormalizedHost, now: number): X509Certificate | string {
+    // Decoding base64 here and handing OpenSSL DER is cheaper than its PEM reader.
+    const base64 = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/.exec(pem)?.[1];
     let cert: X509Certificate;
     try {
-      cert = new X509Certificate(pem);
+      if (base64 === undefined) return 'unparsable';
+      cert = new X509Certificate(Buffer.from(base64, 'base64'));
     } catch {
       return 'unparsable';
     }
     if (!cert.checkIssued(this.#ca.cert) || !cert.verify(this.#ca.cert.publicKey)) return 'not issued by the current CA';
-    if (!cert.publicKey.export({ type: 'spki', format: 'der' }).equals(this.#leafKey.spkiDer)) return 'issued for another leaf key';
+    // Compared as DER bytes: exporting cert.publicKey through OpenSSL costs ~0.2 ms.
+    const spki = readCertFields(cert.raw)?.subjectPublicKeyInfo;
+    if (!spki?.equals(this.#leafKey.spkiDer)) return 'issued for another leaf key';
     const matches =
       host.kind === 'dns' ? cert.checkHost(host.name, { subject: 'never', wildcards: false }) : cert.checkIP(host.name);
     if (!matches) return 'issued for another host';

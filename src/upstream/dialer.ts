@@ -37,6 +37,9 @@ export class SelfEndpoints {
  * so DNS rebinding cannot swap the checked address for another.
  */
 export class Dialer {
+  /** Last address each host was dialed at, for log lines (no guard or DNS work per request). */
+  private readonly lastAddress = new Map<string, string>();
+
   constructor(
     private readonly dns: DnsCache,
     private readonly guard: AddressGuard,
@@ -57,7 +60,10 @@ export class Dialer {
         throw new ProxyError('LOOP_DETECTED', `destination ${host}:${port} is this proxy itself`);
       }
       try {
-        return { socket: await this.connectOne(address, port, signal, halfOpen), address };
+        const socket = await this.connectOne(address, port, signal, halfOpen);
+        if (this.lastAddress.size > 10_000) this.lastAddress.clear();
+        this.lastAddress.set(host, address);
+        return { socket, address };
       } catch (err) {
         last = toProxyError(err);
         if (signal?.aborted) break;
@@ -71,12 +77,9 @@ export class Dialer {
     return this.guard.filter(host, await this.dns.resolve(host))[0]!;
   }
 
-  /**
-   * The address a connection to `host` goes to first (the first cached address the
-   * guard permits), for logs; undefined if the host was never resolved.
-   */
+  /** The address `host` was last connected to, for logs; undefined if never. */
   addressOf(host: string): string | undefined {
-    return this.dns.peek(host)?.find((a) => this.guard.permits(a));
+    return this.lastAddress.get(host);
   }
 
   private connectOne(address: string, port: number, signal: AbortSignal | undefined, halfOpen: boolean): Promise<Socket> {
