@@ -38,6 +38,8 @@ export function loadConfig(file: string = DEFAULT_CONFIG_FILE): LoadedConfig {
   config.log.access = rel(config.log.access);
   config.log.server = rel(config.log.server);
   config.policy.files = config.policy.files.map(rel);
+  config.tls.ca.dir = rel(config.tls.ca.dir);
+  config.tls.upstreamCaFiles = config.tls.upstreamCaFiles.map(rel);
   return { file: abs, config: deepFreeze(config) };
 }
 

@@ -82,6 +82,46 @@ export const configSchema = z.strictObject({
       upstreamConnectionsPerOrigin: z.number().int().min(1).default(256),
     })
     .prefault({}),
+  tls: z
+    .strictObject({
+      /**
+       * Which CONNECT tunnels to decrypt: "off", "all", or "hosts" (by the include /
+       * exclude globs below). A policy rule's `tls: intercept|tunnel` overrides it.
+       */
+      intercept: z.enum(['off', 'all', 'hosts']).default('off'),
+      /** Host globs (minimatch, case-insensitive) for intercept: hosts. Exclude wins. */
+      include: z.array(z.string().min(1)).default([]),
+      /** Never decrypted (banking, health, pinned apps), whatever else says. */
+      exclude: z.array(z.string().min(1)).default([]),
+      ca: z
+        .strictObject({
+          /** Folder with ca.pem and ca-key.pem (created on first use if missing). */
+          dir: z.string().default('../certs'),
+          /** Environment variable holding the CA key passphrase, if it is encrypted. */
+          passphraseEnv: z.string().default('EGRESSD_CA_PASSPHRASE'),
+          commonName: z.string().default('egressd interception CA'),
+          organization: z.string().default('egressd'),
+          validityDays: z.number().int().min(1).max(36500).default(3650),
+        })
+        .prefault({}),
+      /** Issued leaf certificates kept in memory, and on disk in <ca.dir>/leaves. */
+      leafCacheSize: z.number().int().min(1).default(10_000),
+      /** Extra PEM bundles trusted for origins, besides the system roots. */
+      upstreamCaFiles: z.array(z.string()).default([]),
+      /** Origins whose certificate is not verified (host globs). Use sparingly. */
+      insecureHosts: z.array(z.string().min(1)).default([]),
+      /** Serve the CA at http://<proxy>/egressd-ca.crt and an onboarding page at /. */
+      serveCa: z.boolean().default(true),
+      /**
+       * After this many clients reject our certificate for a host (pinned apps), tunnel
+       * that host untouched for `learnFor`. 0 disables learning.
+       */
+      learnAfterRejects: z.number().int().min(0).default(3),
+      learnFor: duration.prefault('1h'),
+      /** How long to wait for a ClientHello after 200 Connection Established. */
+      helloTimeout: positiveDuration.prefault('10s'),
+    })
+    .prefault({}),
   policy: z
     .strictObject({
       /**
