@@ -11,6 +11,8 @@ Usage:
                                    file:line:col: message per problem
   egressd policy test [opts] URL|host:port
                                    which rule decides a request, and why
+  egressd ca init|show|export [-c FILE]
+                                   create, inspect or export the interception CA
   egressd --version                print the version
   egressd --help                   this help ("egressd COMMAND --help" for one command)
 
@@ -55,6 +57,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write('Usage: egressd policy test [options] URL|host:port  ("egressd policy test --help")\n');
     return rest[0] === '--help' || rest[0] === '-h' ? 0 : 2;
   }
+  if (command === 'ca') return (await import('./ca.js')).caCommand(rest);
   const help = COMMAND_HELP[command];
   if (!help) {
     process.stderr.write(`egressd: unknown command "${command}"\n\n${HELP}\n`);

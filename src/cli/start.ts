@@ -30,7 +30,7 @@ export async function startCommand(file: string | undefined): Promise<number> {
   }
   proxy.log.info({ config: loaded.file, pid: process.pid }, 'egressd started');
 
-  process.on('SIGHUP', () => proxy.reload());
+  process.on('SIGHUP', () => void proxy.reload().catch((err: unknown) => proxy.log.error({ err: String(err) }, 'reload failed')));
   // A bug must not lose the access log: flush what is buffered, then exit for the
   // supervisor to restart us with a clean state.
   process.on('uncaughtException', (err) => {

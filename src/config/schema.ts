@@ -1,10 +1,16 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseCidr } from '../http/cidr.js';
+import { hostPatternProblem } from '../policy/host-list.js';
 import { duration, positiveDuration, size } from './units.js';
 
 const cidr = z.string().refine((s) => parseCidr(s) !== undefined, { message: 'invalid CIDR or IP address' });
 const port = z.number().int().min(0).max(65535);
+/** A host pattern with the policy's semantics (example.com, *.example.com, .example.com, globs). */
+const hostPattern = z.string().min(1).superRefine((s, ctx) => {
+  const problem = hostPatternProblem(s);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 const ipAddress = z.string().refine((s) => isIP(s.replace(/^\[|\]$/g, '')) !== 0, {
   message: 'must be an IPv4 or IPv6 address (host names are not accepted for listeners)',
 });
@@ -90,9 +96,9 @@ export const configSchema = z.strictObject({
        */
       intercept: z.enum(['off', 'all', 'hosts']).default('off'),
       /** Host globs (minimatch, case-insensitive) for intercept: hosts. Exclude wins. */
-      include: z.array(z.string().min(1)).default([]),
+      include: z.array(hostPattern).default([]),
       /** Never decrypted (banking, health, pinned apps), whatever else says. */
-      exclude: z.array(z.string().min(1)).default([]),
+      exclude: z.array(hostPattern).default([]),
       ca: z
         .strictObject({
           /** Folder with ca.pem and ca-key.pem (created on first use if missing). */
@@ -109,7 +115,7 @@ export const configSchema = z.strictObject({
       /** Extra PEM bundles trusted for origins, besides the system roots. */
       upstreamCaFiles: z.array(z.string()).default([]),
       /** Origins whose certificate is not verified (host globs). Use sparingly. */
-      insecureHosts: z.array(z.string().min(1)).default([]),
+      insecureHosts: z.array(hostPattern).default([]),
       /** Serve the CA at http://<proxy>/egressd-ca.crt and an onboarding page at /. */
       serveCa: z.boolean().default(true),
       /**

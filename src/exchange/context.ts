@@ -30,6 +30,10 @@ export class ProxyContext implements AccessRecord {
   upstream: string | null = null;
   errorCode: string | null = null;
   errorReason: string | null = null;
+  /** TLS handling of a CONNECT: plain (none), tunnel (bytes untouched) or intercepted. */
+  tls: 'plain' | 'tunnel' | 'intercepted' = 'plain';
+  /** Server name the client asked for (ClientHello SNI), when seen. */
+  sni: string | null = null;
   /** The policy decision, once taken. */
   decision: Decision | null = null;
 

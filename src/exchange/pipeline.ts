@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ProxyError, toProxyError } from '../http/errors.js';
 import { formatAuthority } from '../http/target.js';
 import { now, ProxyContext } from './context.js';
-import { parseTarget, prepareHeaders, type Exchange } from './request-checks.js';
+import { parseTarget, prepareHeaders, type Exchange, type TunnelOrigin } from './request-checks.js';
 import { sendError } from './respond.js';
 import { checkPolicy, requestFacts } from './policy-stage.js';
 import { ResponseRelay } from './response-relay.js';
@@ -28,12 +28,13 @@ function decidePolicy(x: Exchange): boolean | Promise<boolean> {
 }
 
 /** Handle one HTTP request received by a forward listener. Never throws. */
-export function handleRequest(rt: Runtime, req: IncomingMessage, res: ServerResponse): ProxyContext {
+export function handleRequest(rt: Runtime, req: IncomingMessage, res: ServerResponse, origin: TunnelOrigin | null = null): ProxyContext {
   const sock = req.socket;
   const ctx = new ProxyContext(rt.ids.next(), 'http', sock.remoteAddress ?? '', sock.remotePort ?? 0);
   ctx.method = req.method ?? '';
   ctx.url = req.url ?? '';
-  const x: Exchange = { rt, ctx, req, res, headers: [], relay: null };
+  if (origin) ctx.tls = 'intercepted';
+  const x: Exchange = { rt, ctx, req, res, headers: [], relay: null, origin };
   res.once('close', () => {
     if (!res.writableFinished) {
       if (!ctx.errorCode) {
@@ -88,7 +89,7 @@ function forward(x: Exchange): ResponseRelay {
   const body = hasBody(req);
   // 100-continue is answered hop by hop, and only once the request is known to go out.
   if (body && req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
-  const origin = `http://${formatAuthority(t.host, t.port)}`;
+  const origin = `${t.scheme}://${formatAuthority(t.host, t.port)}`;
   const relay = new ResponseRelay(rt, ctx, req, res);
   rt.pool.dispatch(
     { origin, path: t.path, method: req.method!, headers: x.headers, body: body ? req : null, blocking: false },

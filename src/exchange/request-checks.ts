@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { forwardRequestHeaders } from '../http/headers.js';
 import { ProxyError } from '../http/errors.js';
-import { helpHtml } from '../http/pages.js';
-import { formatAuthority, parseAbsoluteTarget } from '../http/target.js';
+import { formatAuthority, normaliseHost, parseAbsoluteTarget } from '../http/target.js';
 import type { ProxyContext } from './context.js';
+import { serveLocal } from './local-pages.js';
 import type { ResponseRelay } from './response-relay.js';
 import type { Runtime } from './runtime.js';
 
@@ -17,6 +17,14 @@ export interface Exchange {
   headers: string[];
   /** The upstream request in flight, once forwarded (so a client abort can stop it). */
   relay: ResponseRelay | null;
+  /** Set for requests decrypted inside an intercepted tunnel: where they go. */
+  origin: TunnelOrigin | null;
+}
+
+/** The destination of an intercepted tunnel (SNI or CONNECT host, and CONNECT port). */
+export interface TunnelOrigin {
+  host: string;
+  port: number;
 }
 
 /** Absolute-form targets are proxied; origin-form means someone browsed to the proxy itself. */
@@ -24,16 +32,34 @@ export function parseTarget(x: Exchange): boolean {
   // node's parser accepts an HTTP/0.9-style line without a version; nobody should send it.
   if (x.req.httpVersionMajor < 1) throw new ProxyError('BAD_REQUEST', 'request line has no HTTP version (HTTP/0.9 is not supported)');
   const url = x.req.url ?? '';
+  if (x.origin) return originFormInTunnel(x, x.origin, url);
   if (url.startsWith('/') || url === '*') {
     x.ctx.kind = 'local';
     x.ctx.url = url;
-    const body = helpHtml(x.rt.config.proxy.name, x.req.headers.host ?? '');
-    x.ctx.status = 200;
-    x.res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
-    x.res.end(x.req.method === 'HEAD' ? undefined : body);
+    x.ctx.status = serveLocal(x.rt, url, x.req.method ?? 'GET', x.req.headers.host ?? '', x.res);
     return true;
   }
   x.ctx.target = parseAbsoluteTarget(url);
+  return false;
+}
+
+/**
+ * A request inside an intercepted tunnel is in origin form; its destination is the
+ * tunnel's. A Host naming another site (domain fronting) is refused: policy decided on
+ * the tunnel's name and the request must not go elsewhere.
+ */
+function originFormInTunnel(x: Exchange, origin: TunnelOrigin, url: string): boolean {
+  if (!url.startsWith('/')) throw new ProxyError('BAD_TARGET', 'requests inside a TLS tunnel must be in origin form');
+  const hostHeader = x.req.headers.host;
+  if (hostHeader !== undefined) {
+    const m = /^(\[[^\]]+\]|[^:]+)(?::\d+)?$/.exec(hostHeader);
+    const named = m ? normaliseHost(m[1]!) : undefined;
+    if (named !== origin.host) {
+      throw new ProxyError('BAD_TARGET', `Host "${hostHeader}" does not match the TLS server name "${origin.host}"`);
+    }
+  }
+  x.ctx.target = { scheme: 'https', host: origin.host, port: origin.port, path: url };
+  x.ctx.url = `https://${formatAuthority(origin.host, origin.port, 443)}${url}`;
   return false;
 }
 
@@ -43,7 +69,7 @@ export function prepareHeaders(x: Exchange): boolean {
   const { proxy } = x.rt.config;
   const out = forwardRequestHeaders(
     x.req.rawHeaders,
-    { host: formatAuthority(t.host, t.port, 80), via: x.rt.via, xff: proxy.xForwardedFor, clientIp: x.ctx.clientIp },
+    { host: formatAuthority(t.host, t.port, t.scheme === 'https' ? 443 : 80), via: x.rt.via, xff: proxy.xForwardedFor, clientIp: x.ctx.clientIp },
     proxy.name,
   );
   if (out.loop) throw new ProxyError('LOOP_DETECTED', `request already passed through ${proxy.name} (Via): forwarding loop`);

@@ -17,6 +17,8 @@ export const ERROR_STATUS = {
   UPSTREAM_UNREACHABLE: 502,
   UPSTREAM_PROTOCOL: 502,
   UPSTREAM_ERROR: 502,
+  UPSTREAM_CERT_INVALID: 502,
+  TLS_HANDSHAKE_FAILED: 502,
   TOO_MANY_CONNECTIONS: 503,
   SHUTTING_DOWN: 503,
   UPSTREAM_TIMEOUT: 504,
@@ -69,6 +71,31 @@ const ERRNO_TO_CODE: Record<string, ErrorCode> = {
   HPE_INVALID_CHUNK_SIZE: 'UPSTREAM_PROTOCOL',
   HPE_INVALID_STATUS: 'UPSTREAM_PROTOCOL',
   HPE_UNEXPECTED_CONTENT_LENGTH: 'UPSTREAM_PROTOCOL',
+  // The origin's certificate did not verify (interception: we are the TLS client).
+  CERT_HAS_EXPIRED: 'UPSTREAM_CERT_INVALID',
+  CERT_NOT_YET_VALID: 'UPSTREAM_CERT_INVALID',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'UPSTREAM_CERT_INVALID',
+  SELF_SIGNED_CERT_IN_CHAIN: 'UPSTREAM_CERT_INVALID',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'UPSTREAM_CERT_INVALID',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'UPSTREAM_CERT_INVALID',
+  UNABLE_TO_GET_ISSUER_CERT: 'UPSTREAM_CERT_INVALID',
+  CERT_REVOKED: 'UPSTREAM_CERT_INVALID',
+  CERT_UNTRUSTED: 'UPSTREAM_CERT_INVALID',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'UPSTREAM_CERT_INVALID',
+};
+
+/** What each certificate error means, in words an admin or user can act on. */
+const CERT_PROBLEMS: Record<string, string> = {
+  CERT_HAS_EXPIRED: 'the certificate has expired',
+  CERT_NOT_YET_VALID: 'the certificate is not valid yet',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'the certificate is self-signed',
+  SELF_SIGNED_CERT_IN_CHAIN: 'the certificate chain ends in an untrusted self-signed root',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'the certificate was issued by an unknown authority',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'the certificate was issued by an unknown authority',
+  UNABLE_TO_GET_ISSUER_CERT: 'the certificate was issued by an unknown authority',
+  CERT_REVOKED: 'the certificate was revoked',
+  CERT_UNTRUSTED: 'the certificate is not trusted',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'the certificate is for another host name',
 };
 
 /** Normalise anything thrown while talking upstream into a ProxyError. */
@@ -99,6 +126,8 @@ function describe(code: ErrorCode, errno: string): string {
       return `host name could not be resolved (${errno})`;
     case 'DNS_TIMEOUT':
       return `DNS lookup timed out (${errno})`;
+    case 'UPSTREAM_CERT_INVALID':
+      return `the destination's TLS certificate is invalid: ${CERT_PROBLEMS[errno] ?? errno} (${errno})`;
     default:
       return errno;
   }

@@ -19,6 +19,8 @@ export interface AccessRecord {
   upstream: string | null;
   errorCode: string | null;
   errorReason: string | null;
+  tls: 'plain' | 'tunnel' | 'intercepted';
+  sni: string | null;
   decision: {
     readonly action: string;
     readonly ruleId: string;
@@ -133,6 +135,8 @@ export class AccessLog {
       [F.upstream]: r.upstream,
       [F.error]: r.errorCode,
       [F.reason]: r.errorReason,
+      [F.tls]: r.tls,
+      [F.sni]: r.sni,
       [F.decision]: r.decision === null ? null : decisionFields(r.decision),
     };
     const msg = r.kind === 'http' || r.kind === 'local' ? MSG_REQUEST : MSG_TUNNEL;

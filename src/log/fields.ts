@@ -17,6 +17,10 @@ export const F = {
   upstream: 'upstream',
   error: 'error',
   reason: 'reason',
+  /** TLS mode: plain (HTTP), tunnel (CONNECT, bytes untouched), intercepted (decrypted). */
+  tls: 'tls',
+  /** ClientHello server name of an intercepted or peeked tunnel. */
+  sni: 'sni',
   /** Policy decision: { action, rule, reason, mode, wouldDeny? } or null without a policy. */
   decision: 'decision',
 } as const;

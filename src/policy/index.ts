@@ -11,3 +11,4 @@ export { explain, formatExplanation, type ConditionTrace, type Explanation, type
 export { policyFileSchema, type PolicyDocument } from './schema.js';
 export { DomainSet } from './domain-set.js';
 export { normaliseRequestHost } from './host.js';
+export { compileHostList, hostPatternProblem } from './host-list.js';

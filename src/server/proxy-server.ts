@@ -11,7 +11,9 @@ import type { Runtime } from '../exchange/runtime.js';
 import { handleUpgrade } from '../tunnel/upgrade.js';
 import { ProxyError } from '../http/errors.js';
 import { AccessLog, createServerLog, type Destination, type LogTarget } from '../log/access-log.js';
-import { handleConnect, type TunnelRegistry } from '../tunnel/connect.js';
+import { handleConnect, type InterceptionDeps, type TunnelRegistry } from '../tunnel/connect.js';
+import { originOf } from '../tunnel/intercept.js';
+import { Interceptor } from '../tunnel/interceptor.js';
 import { SelfEndpoints } from '../upstream/dialer.js';
 import { buildRuntime, type Shared } from './build-runtime.js';
 import { filesOf, loadPolicyFiles, PolicyWatcher } from './policy-files.js';
@@ -41,6 +43,8 @@ export class ProxyServer {
   readonly log: Logger;
   private readonly serverLogDest: Destination;
   private readonly watcher: PolicyWatcher;
+  /** TLS interception, when the config or policy asks for it (built at listen). */
+  private interception: InterceptionDeps | null = null;
   private rt: Runtime;
   private generation = 1;
   private readonly servers: Server[] = [];
@@ -69,7 +73,7 @@ export class ProxyServer {
   }
 
   private shared(ids: IdGenerator): Shared {
-    return { accessLog: this.accessLog, log: this.log, ids, self: this.self, hostsFile: this.opts.hostsFile };
+    return { accessLog: this.accessLog, log: this.log, ids, self: this.self, hostsFile: this.opts.hostsFile, ca: this.interception?.interceptor.download ?? null };
   }
 
   get runtime(): Runtime {
@@ -88,6 +92,7 @@ export class ProxyServer {
     this.rt = { ...this.rt, policy };
     if (watch) this.watcher.watch(filesOf(files, policy));
     if (policy) this.log.info({ files, rules: policy.rules.length }, 'policy loaded');
+    await this.ensureInterception();
     const out: BoundAddress[] = [];
     for (const l of this.loaded.config.listeners) {
       const server = this.createListener();
@@ -105,6 +110,46 @@ export class ProxyServer {
       this.log.info({ address: a.address, port: a.port, mode: l.mode }, `listening on ${fmt(a)}`);
     }
     return out;
+  }
+
+  /** Build the interceptor (loading or creating the CA) when the config or policy wants it. */
+  private async ensureInterception(): Promise<void> {
+    const { config, policy } = this.rt;
+    if (this.interception) {
+      this.interception.interceptor.configure(config);
+      return;
+    }
+    if (!Interceptor.wanted(config, policy)) return;
+    const interceptor = await Interceptor.create(config, this.log);
+    this.interception = { interceptor, inner: { http: this.createInnerServer() } };
+    this.rt = { ...this.rt, ca: interceptor.download };
+  }
+
+  /**
+   * The server decrypted sockets are handed to: never listens, same handlers, and the
+   * destination of each request comes from the tunnel the socket belongs to.
+   */
+  private createInnerServer(): Server {
+    const { timeouts, limits } = this.loaded.config;
+    const server = createServer({
+      maxHeaderSize: limits.maxHeaderSize,
+      headersTimeout: timeouts.requestHeaders,
+      requestTimeout: 0,
+      keepAliveTimeout: timeouts.clientIdle,
+      connectionsCheckingInterval: Math.min(1000, timeouts.requestHeaders),
+      joinDuplicateHeaders: false,
+    });
+    server.setTimeout(timeouts.bodyIdle);
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+      res.sendDate = false;
+      this.inflight.set(res, handleRequest(this.rt, req, res, originOf(req.socket)));
+      res.once('close', () => this.inflight.delete(res));
+    };
+    server.on('request', onRequest);
+    server.on('checkContinue', onRequest);
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => handleUpgrade(this.rt, req, socket, head, this.registry, originOf(socket)));
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => handleClientError(this.rt, err, socket));
+    return server;
   }
 
   private createListener(): Server {
@@ -164,7 +209,7 @@ export class ProxyServer {
     // Until the tunnel is spliced, the socket counts as in flight for shutdown.
     this.tunnels.add(socket);
     socket.once('close', () => this.tunnels.delete(socket));
-    if (kind === 'connect') void handleConnect(rt, req, socket, head, this.registry);
+    if (kind === 'connect') void handleConnect(rt, req, socket, head, this.registry, this.interception);
     else handleUpgrade(rt, req, socket, head, this.registry);
   }
 
@@ -174,10 +219,12 @@ export class ProxyServer {
    */
   async reload(): Promise<ReloadResult> {
     let next: LoadedConfig;
-    let policy: LoadedPolicy | null;
+    let rt: Runtime;
+    const previous = this.rt;
     try {
       next = loadConfig(this.loaded.file);
-      policy = await loadPolicyFiles(next.config.policy.files);
+      const policy = await loadPolicyFiles(next.config.policy.files);
+      rt = buildRuntime(next, this.shared(previous.ids), this.generation + 1, policy);
     } catch (err) {
       return this.rejected('config', err);
     }
@@ -188,12 +235,16 @@ export class ProxyServer {
       ['limits.maxHeaderSize', old.limits.maxHeaderSize, next.config.limits.maxHeaderSize],
     ].filter(([, a, b]) => JSON.stringify(a) !== JSON.stringify(b)).map(([k]) => k as string);
     if (needRestart.length) this.log.warn({ keys: needRestart }, `changes to ${needRestart.join(', ')} take effect at the next restart`);
-    const previous = this.rt;
     this.loaded = next;
     this.generation++;
-    this.rt = buildRuntime(next, this.shared(previous.ids), this.generation, policy);
-    if (next.config.policy.watch) this.watcher.watch(filesOf(next.config.policy.files, policy));
+    this.rt = rt;
+    if (next.config.policy.watch) this.watcher.watch(filesOf(next.config.policy.files, rt.policy as LoadedPolicy | null));
     else this.watcher.watch([]);
+    try {
+      await this.ensureInterception();
+    } catch (err) {
+      this.log.error({ err: String(err) }, 'interception unavailable: the CA could not be loaded; CONNECT tunnels are not decrypted');
+    }
     const { limits, timeouts } = next.config;
     this.gate.configure(next.config.clients.allow, limits.maxConnections, limits.maxConnectionsPerClient);
     for (const s of this.servers) {
@@ -224,6 +275,7 @@ export class ProxyServer {
     this.rt = { ...this.rt, policy, generation: this.generation };
     this.watcher.watch(filesOf(files, policy));
     this.log.info({ generation: this.generation, files, rules: policy?.rules.length ?? 0 }, 'policy reloaded');
+    await this.ensureInterception().catch((err: unknown) => this.log.error({ err: String(err) }, 'interception unavailable: the CA could not be loaded'));
     return { ok: true, generation: this.generation };
   }
 

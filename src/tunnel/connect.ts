@@ -6,23 +6,39 @@ import { now, ProxyContext } from '../exchange/context.js';
 import { checkPolicy } from '../exchange/policy-stage.js';
 import { sendRawError } from '../exchange/respond.js';
 import type { Runtime } from '../exchange/runtime.js';
+import { interceptConnect, type InnerServers } from './intercept.js';
+import type { Interceptor } from './interceptor.js';
 import { splice, type TunnelRegistry } from './splice.js';
 
 export type { TunnelRegistry } from './splice.js';
 
 const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
 
+/** Interception, when configured: the component and the servers decrypted sockets go to. */
+export interface InterceptionDeps {
+  interceptor: Interceptor;
+  inner: InnerServers;
+}
+
 /**
  * CONNECT (RFC 9110 §9.3.6): check the target, dial it through the egress guard,
  * answer 200, then splice bytes both ways. Half-close is passed on (a FIN from one
  * side ends the other side's writes only), idle tunnels are cut, bytes are counted.
  *
- * Order: parse target → port check → [identify] → decide (policy) → [limit → intercept?]
- * → dial → splice → log at close.
+ * Order: parse target → port check → [identify] → decide (policy) → [limit]
+ * → intercept? (peek SNI, see intercept.ts) → dial → splice → log at close.
  */
-export async function handleConnect(rt: Runtime, req: IncomingMessage, client: Socket, head: Buffer, registry: TunnelRegistry): Promise<void> {
+export async function handleConnect(
+  rt: Runtime,
+  req: IncomingMessage,
+  client: Socket,
+  head: Buffer,
+  registry: TunnelRegistry,
+  interception: InterceptionDeps | null = null,
+): Promise<void> {
   const ctx = new ProxyContext(rt.ids.next(), 'connect', client.remoteAddress ?? '', client.remotePort ?? 0);
   ctx.method = 'CONNECT';
+  ctx.tls = 'tunnel';
   ctx.url = req.url ?? '';
   const abort = new AbortController();
   const onEarlyClose = (): void => abort.abort();
@@ -35,6 +51,10 @@ export async function handleConnect(rt: Runtime, req: IncomingMessage, client: S
       throw new ProxyError('PORT_FORBIDDEN', `CONNECT to port ${port} is not allowed (allowed: ${[...rt.connectPorts].join(', ')})`);
     }
     await checkPolicy(rt, ctx, { host, port, scheme: 'https', method: 'CONNECT', clientIp: ctx.clientIp, headers: req.headers });
+    if (interception?.interceptor.mayIntercept(ctx.decision?.tls)) {
+      client.removeListener('close', onEarlyClose);
+      return await interceptConnect(rt, ctx, client, head, host, port, interception.interceptor, interception.inner, registry);
+    }
     const dialed = await rt.dialer.dial(host, port, abort.signal, true);
     upstream = dialed.socket;
     ctx.upstream = formatAuthority(dialed.address, port);

@@ -4,7 +4,7 @@ import { forwardResponseHeaders, headerValue } from '../http/headers.js';
 import { ProxyError, toProxyError } from '../http/errors.js';
 import { formatAuthority } from '../http/target.js';
 import { now, ProxyContext } from '../exchange/context.js';
-import { parseTarget, prepareHeaders, type Exchange } from '../exchange/request-checks.js';
+import { parseTarget, prepareHeaders, type Exchange, type TunnelOrigin } from '../exchange/request-checks.js';
 import { checkPolicy, requestFacts } from '../exchange/policy-stage.js';
 import { sendError } from '../exchange/respond.js';
 import { ResponseRelay } from '../exchange/response-relay.js';
@@ -16,7 +16,7 @@ import { splice, type TunnelRegistry } from './splice.js';
  * the same checks as any request; on 101 the two sockets are spliced, any other
  * answer is relayed as a normal response.
  */
-export function handleUpgrade(rt: Runtime, req: IncomingMessage, client: Socket, head: Buffer, registry: TunnelRegistry): void {
+export function handleUpgrade(rt: Runtime, req: IncomingMessage, client: Socket, head: Buffer, registry: TunnelRegistry, origin: TunnelOrigin | null = null): void {
   const ctx = new ProxyContext(rt.ids.next(), 'upgrade', client.remoteAddress ?? '', client.remotePort ?? 0);
   ctx.method = req.method ?? '';
   ctx.url = req.url ?? '';
@@ -25,7 +25,8 @@ export function handleUpgrade(rt: Runtime, req: IncomingMessage, client: Socket,
   res.assignSocket(client);
   res.shouldKeepAlive = false;
   res.sendDate = false;
-  const x: Exchange = { rt, ctx, req, res, headers: [], relay: null };
+  if (origin) ctx.tls = 'intercepted';
+  const x: Exchange = { rt, ctx, req, res, headers: [], relay: null, origin };
   let spliced = false;
   // This ServerResponse is not managed by node's server, which would otherwise close
   // the socket after a Connection: close response: do it here once it is written.
@@ -53,7 +54,7 @@ function dispatchUpgrade(x: Exchange, client: Socket, head: Buffer, registry: Tu
   const protocol = headerValue(req.rawHeaders, 'upgrade') ?? 'websocket';
   const relay = new UpgradeRelay(rt, ctx, req, res, client, head, registry, onSpliced);
   rt.pool.dispatch(
-    { origin: `http://${formatAuthority(t.host, t.port)}`, path: t.path, method: req.method!, headers: x.headers, upgrade: protocol },
+    { origin: `${t.scheme}://${formatAuthority(t.host, t.port)}`, path: t.path, method: req.method!, headers: x.headers, upgrade: protocol },
     relay,
   );
 }

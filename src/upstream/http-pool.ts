@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { createRequire } from 'node:module';
 import type { Agent as AgentType, buildConnector } from 'undici';
@@ -16,8 +17,10 @@ export interface PoolOptions {
   bodyTimeout: number;
   /** Bound on the upstream TLS handshake (TCP connect is bounded by the Dialer). */
   connectTimeout: number;
-  /** Extra TLS options for https origins (interception): CA bundle, etc. */
+  /** TLS options for https origins (interception): the trusted CA bundle. */
   tls?: ConnectionOptions;
+  /** Origins whose certificate is not verified (admin-listed exceptions). */
+  insecure?: (host: string) => boolean;
 }
 
 /**
@@ -30,7 +33,16 @@ export function createHttpPool(dialer: Dialer, opts: PoolOptions): Agent {
     dialer.dial(o.hostname, port).then(
       ({ socket }) => {
         if (o.protocol !== 'https:') return cb(null, socket);
-        const tls = tlsConnect({ ...opts.tls, socket, servername: o.servername ?? o.hostname, ALPNProtocols: ['http/1.1'] });
+        const servername = o.servername ?? o.hostname;
+        const tls = tlsConnect({
+          ...opts.tls,
+          socket,
+          // SNI is for names only (RFC 6066 §3); an IP origin is checked against its IP SAN.
+          servername: isIP(servername) ? undefined : servername,
+          host: o.hostname,
+          rejectUnauthorized: !(opts.insecure?.(o.hostname) ?? false),
+          ALPNProtocols: ['http/1.1'],
+        });
         const timer = setTimeout(() => tls.destroy(new ProxyError('UPSTREAM_TIMEOUT', `TLS handshake with ${o.hostname} timed out`)), opts.connectTimeout);
         tls.once('secureConnect', () => {
           clearTimeout(timer);

@@ -1,0 +1,53 @@
+import type { ServerResponse } from 'node:http';
+import { escapeHtml, helpHtml } from '../http/pages.js';
+import type { Runtime } from './runtime.js';
+
+/** The interception CA as devices download it. */
+export interface CaDownload {
+  pem: string;
+  der: Buffer;
+  sha256: string;
+  subject: string;
+}
+
+/**
+ * Requests addressed to the proxy itself (origin form): the help page, and, when
+ * interception is on and `tls.serveCa` allows it, the CA for devices to install (like
+ * mitmproxy's mitm.it). Never the key.
+ */
+export function serveLocal(rt: Runtime, path: string, method: string, host: string, res: ServerResponse): number {
+  const ca = rt.config.tls.serveCa ? rt.ca : null;
+  const p = path.split('?')[0];
+  if (ca && (p === '/egressd-ca.crt' || p === '/egressd-ca.pem')) {
+    return send(res, method, 200, 'application/x-x509-ca-cert', ca.pem, { 'content-disposition': 'attachment; filename="egressd-ca.crt"' });
+  }
+  if (ca && p === '/egressd-ca.der') {
+    return send(res, method, 200, 'application/pkix-cert', ca.der, { 'content-disposition': 'attachment; filename="egressd-ca.der"' });
+  }
+  let html = helpHtml(rt.config.proxy.name, host);
+  if (ca) html = html.replace('</body>', onboarding(ca));
+  return send(res, method, 200, 'text/html; charset=utf-8', html);
+}
+
+function onboarding(ca: CaDownload): string {
+  return `<h2>Install the inspection certificate</h2>
+<p>This proxy inspects HTTPS traffic. Your device must trust its certificate authority
+<code>${escapeHtml(ca.subject)}</code>, SHA-256 fingerprint:</p>
+<p><code style="word-break:break-all">${escapeHtml(ca.sha256)}</code></p>
+<ul><li><a href="/egressd-ca.crt">egressd-ca.crt</a> (PEM: Linux, macOS, Firefox, most tools)</li>
+<li><a href="/egressd-ca.der">egressd-ca.der</a> (DER: Windows, Android, Java)</li></ul>
+<ul><li>Windows: <code>certutil -addstore -f Root egressd-ca.der</code> (admin)</li>
+<li>macOS: <code>sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain egressd-ca.crt</code></li>
+<li>Debian/Ubuntu: copy to <code>/usr/local/share/ca-certificates/egressd-ca.crt</code>, run <code>sudo update-ca-certificates</code></li>
+<li>RHEL/Fedora: copy to <code>/etc/pki/ca-trust/source/anchors/</code>, run <code>sudo update-ca-trust</code></li>
+<li>Node: <code>NODE_EXTRA_CA_CERTS=egressd-ca.crt</code>; Python: <code>REQUESTS_CA_BUNDLE</code>; git: <code>GIT_SSL_CAINFO</code></li></ul>
+<p>Compare the fingerprint with the one your IT team published before trusting it.
+Managed devices get it automatically (see docs/deploy-ca.md).</p>
+</body>`;
+}
+
+function send(res: ServerResponse, method: string, status: number, type: string, body: string | Buffer, extra: Record<string, string> = {}): number {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', ...extra });
+  res.end(method === 'HEAD' ? undefined : body);
+  return status;
+}

@@ -1,0 +1,125 @@
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import { toProxyError } from '../http/errors.js';
+import { formatAuthority, normaliseHost } from '../http/target.js';
+import { now, type ProxyContext } from '../exchange/context.js';
+import type { TunnelOrigin } from '../exchange/request-checks.js';
+import type { Runtime } from '../exchange/runtime.js';
+import { peekClientHello } from '../tls/index.js';
+import type { Interceptor } from './interceptor.js';
+import { splice, type TunnelRegistry } from './splice.js';
+
+const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
+const MAX_HELLO = 16 * 1024;
+
+const kOrigin = Symbol('egressd.tunnelOrigin');
+
+/** Where the requests on a decrypted socket go (set by interception, read by the inner server). */
+export function originOf(socket: Socket): TunnelOrigin | null {
+  return (socket as Socket & { [kOrigin]?: TunnelOrigin })[kOrigin] ?? null;
+}
+
+/** The inner servers decrypted sockets are handed to: plain node:http servers that never listen. */
+export interface InnerServers {
+  http: Server;
+}
+
+/**
+ * CONNECT where interception may apply. The choice uses the SNI, so the tunnel is
+ * answered 200 first and the ClientHello peeked; then either the TLS is terminated with
+ * a leaf for that name and every request inside goes through the normal exchange
+ * pipeline, or the bytes are tunnelled untouched. Anything that is not TLS (plain HTTP,
+ * SSH, a server-speaks-first protocol) falls back to a blind tunnel.
+ *
+ * Because 200 is sent before the origin is dialed, a destination that cannot be reached
+ * shows up as an error page inside the decrypted connection, or as a closed tunnel.
+ */
+export async function interceptConnect(
+  rt: Runtime,
+  ctx: ProxyContext,
+  client: Socket,
+  head: Buffer,
+  host: string,
+  port: number,
+  icpt: Interceptor,
+  inner: InnerServers,
+  registry: TunnelRegistry,
+): Promise<void> {
+  ctx.status = 200;
+  client.write(ESTABLISHED);
+  const peek = await peekClientHello(client, rt.config.tls.helloTimeout, MAX_HELLO, head);
+  if (peek.kind === 'closed') return finish(rt, ctx, client, 'CLIENT_ABORTED', 'client closed the tunnel before sending anything');
+  const sni = peek.kind === 'tls' && peek.sni ? normaliseHost(peek.sni) : undefined;
+  const name = sni ?? host;
+  if (peek.kind === 'tls' && icpt.choose(name, ctx.decision?.tls) === 'intercept') {
+    return terminate(rt, ctx, client, peek.bytes, name, sni ?? null, port, icpt, inner);
+  }
+  // Tunnel untouched: dial now and replay what was peeked.
+  ctx.tls = 'tunnel';
+  ctx.sni = sni ?? null;
+  let upstream: Socket;
+  try {
+    const dialed = await rt.dialer.dial(host, port, undefined, true);
+    upstream = dialed.socket;
+    ctx.upstream = formatAuthority(dialed.address, port);
+  } catch (err) {
+    client.destroy();
+    const pe = toProxyError(err);
+    return finish(rt, ctx, client, pe.code, pe.message);
+  }
+  if (client.destroyed) {
+    upstream.destroy();
+    return finish(rt, ctx, client, 'CLIENT_ABORTED', 'client left before the tunnel was established');
+  }
+  client.resume();
+  splice(rt, ctx, client, upstream, '', peek.bytes, registry);
+}
+
+async function terminate(rt: Runtime, ctx: ProxyContext, client: Socket, hello: Buffer, name: string, sni: string | null, port: number, icpt: Interceptor, inner: InnerServers): Promise<void> {
+  let leaf;
+  try {
+    leaf = await icpt.leaves.get(name);
+  } catch (err) {
+    client.destroy();
+    return finish(rt, ctx, client, 'TLS_HANDSHAKE_FAILED', `cannot issue a certificate for ${name}: ${(err as Error).message}`);
+  }
+  ctx.tls = 'intercepted';
+  ctx.sni = sni;
+  client.unshift(hello);
+  const tls = new TLSSocket(client, { isServer: true, secureContext: leaf.secureContext, ALPNProtocols: ['http/1.1'] });
+  (tls as TLSSocket & { [kOrigin]?: TunnelOrigin })[kOrigin] = { host: name, port };
+  let secure = false;
+  tls.once('secure', () => {
+    secure = true;
+    inner.http.emit('connection', tls);
+  });
+  tls.on('error', (err: NodeJS.ErrnoException) => {
+    if (secure) return; // the inner server reports errors of requests in progress
+    const code = err.code ?? '';
+    // The client sent a fatal alert about our certificate: pinned app or untrusted CA.
+    if (/ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|UNSUPPORTED_CERTIFICATE|ACCESS_DENIED)/.test(code)) {
+      const learned = icpt.recordRejection(name);
+      ctx.errorCode = 'TLS_CLIENT_REJECTED';
+      ctx.errorReason = `client rejected the interception certificate for ${name} (${code})${learned ? '; host now tunnelled untouched' : ''}`;
+    } else if (!ctx.errorCode) {
+      ctx.errorCode = 'TLS_HANDSHAKE_FAILED';
+      ctx.errorReason = `TLS handshake with the client failed for ${name}: ${code || err.message}`;
+    }
+    tls.destroy();
+  });
+  const base = { in: client.bytesRead, out: client.bytesWritten };
+  client.once('close', () => {
+    ctx.bytesIn = client.bytesRead - base.in;
+    ctx.bytesOut = client.bytesWritten - base.out;
+    rt.accessLog.write(ctx, now());
+  });
+}
+
+function finish(rt: Runtime, ctx: ProxyContext, client: Socket, code: string, reason: string): void {
+  ctx.errorCode = code;
+  ctx.errorReason = reason;
+  if (!client.destroyed) client.destroy();
+  rt.accessLog.write(ctx, now());
+}
+
