@@ -15,6 +15,8 @@ export class ClientGate {
   private readonly perIp = new Map<string, number>();
   private total = 0;
   private allow: CidrSet;
+  /** Verdicts per client address: a CIDR check costs microseconds, new connections come often. */
+  private readonly allowed = new Map<string, boolean>();
 
   constructor(allow: readonly string[], private maxTotal: number, private maxPerIp: number) {
     this.allow = new CidrSet(allow);
@@ -22,6 +24,7 @@ export class ClientGate {
 
   configure(allow: readonly string[], maxTotal: number, maxPerIp: number): void {
     this.allow = new CidrSet(allow);
+    this.allowed.clear();
     this.maxTotal = maxTotal;
     this.maxPerIp = maxPerIp;
   }
@@ -42,13 +45,23 @@ export class ClientGate {
       else this.perIp.set(ip, left);
     });
     const s = socket as GatedSocket;
-    if (this.allow.size > 0 && !this.allow.has(ip)) {
+    if (this.allow.size > 0 && !this.isAllowed(ip)) {
       s[kRefusal] = new ProxyError('CLIENT_FORBIDDEN', `client address ${ip} is not allowed to use this proxy`);
     } else if (this.total > this.maxTotal) {
       s[kRefusal] = new ProxyError('TOO_MANY_CONNECTIONS', `proxy connection limit (${this.maxTotal}) reached`);
     } else if (n > this.maxPerIp) {
       s[kRefusal] = new ProxyError('TOO_MANY_CONNECTIONS', `connection limit per client (${this.maxPerIp}) reached for ${ip}`);
     }
+  }
+
+  private isAllowed(ip: string): boolean {
+    let ok = this.allowed.get(ip);
+    if (ok === undefined) {
+      ok = this.allow.has(ip);
+      if (this.allowed.size >= 10_000) this.allowed.clear();
+      this.allowed.set(ip, ok);
+    }
+    return ok;
   }
 
   /** The reason this connection was refused at admission, if it was. */
