@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
 import { ConfigError, formatProblem } from '../config/yaml-source.js';
@@ -22,7 +23,8 @@ Options:
       --time ISO       evaluate schedules at this time (default: now)
   -h, --help           this help
 
-Exit status: 0 allow, 1 deny, 2 usage or config error.`;
+Exit status: 0 allow, 1 deny, 2 usage or config error, 3 undecided: a rule needs
+the destination address (pass --dest-ip).`;
 
 function factsFor(target: string, values: Record<string, unknown>): RequestFacts {
   const headers: Record<string, string> = {};
@@ -30,6 +32,12 @@ function factsFor(target: string, values: Record<string, unknown>): RequestFacts
     const i = h.indexOf(':');
     if (i <= 0) throw new ProxyError('BAD_REQUEST', `header must be "Name: value": ${h}`);
     headers[h.slice(0, i).trim().toLowerCase()] = h.slice(i + 1).trim();
+  }
+  for (const [opt, v] of [['--src', values.src], ['--dest-ip', values['dest-ip']]] as const) {
+    if (v !== undefined && isIP(v as string) === 0) throw new ProxyError('BAD_REQUEST', `${opt} must be an IP address: ${String(v)}`);
+  }
+  if (values.time !== undefined && Number.isNaN(new Date(values.time as string).getTime())) {
+    throw new ProxyError('BAD_REQUEST', `--time must be an ISO date and time, e.g. 2026-11-24T09:30:00Z: ${String(values.time)}`);
   }
   const common = {
     clientIp: (values.src as string | undefined) ?? '127.0.0.1',
@@ -93,6 +101,10 @@ export async function policyTestCommand(args: string[]): Promise<number> {
     const policy = await loadPolicy(config.policy.files);
     const e = explain(policy, factsFor(positionals[0]!, values));
     process.stdout.write(`${formatExplanation(e)}\n`);
+    if (e.verdict.action === 'needs-ip') {
+      process.stderr.write('egressd policy test: undecided: a rule needs the destination address; pass --dest-ip\n');
+      return 3;
+    }
     return e.verdict.action === 'deny' ? 1 : 0;
   } catch (err) {
     if (err instanceof ConfigError) {

@@ -23,6 +23,8 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   private readonly onDrain = (): void => this.resume?.();
   /** Streamed-size limit of the allowing rule (Infinity: none). */
   private byteLimit = Infinity;
+  /** Set when the policy refused the response and we aborted the upstream ourselves. */
+  private refused = false;
 
   constructor(
     private readonly rt: Runtime,
@@ -79,6 +81,8 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   }
 
   onError(err: Error): void {
+    // Our own abort after a response-side policy refusal: already answered and logged.
+    if (this.refused) return;
     // RFC 9110 §8.6: a 304 may carry the Content-Length of the representation it
     // stands for, with no body; undici 7 treats that as a length mismatch.
     const noBody = this.ctx.status === 304 || this.ctx.status === 204;
@@ -119,8 +123,11 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
       this.byteLimit = d.wouldDeny ? Infinity : responseByteLimit(d);
       return true;
     }
-    this.abortUpstream?.(new Error('response refused by policy'));
+    // The block page first: aborting makes undici report an error at once, and that
+    // error is ours, not the origin's (see onError).
     sendError(this.rt, ctx, this.req, this.res, new ProxyError('POLICY_DENIED', d.reason), true);
+    this.refused = true;
+    this.abortUpstream?.(new Error('response refused by policy'));
     return false;
   }
 
@@ -132,6 +139,7 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     this.byteLimit = Infinity;
     if (d.action === 'deny') {
       ctx.fail(new ProxyError('POLICY_DENIED', d.reason));
+      this.refused = true;
       this.abortUpstream?.(new Error('response refused by policy'));
       this.res.destroy();
     }

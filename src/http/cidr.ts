@@ -1,4 +1,5 @@
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
+import { ipKey, mask32, type IpKey } from './ip-key.js';
 
 export interface Cidr {
   address: string;
@@ -24,11 +25,13 @@ export function parseCidr(text: string): Cidr | undefined {
 }
 
 /**
- * A set of CIDRs with O(prefixes) membership tests via node's BlockList.
+ * A set of CIDRs. Membership is integer masking over the parsed address (see ip-key.ts),
+ * so checking one address against many sets costs one parse plus a few operations each.
  * IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) are matched as their IPv4 form.
  */
 export class CidrSet {
-  private readonly list = new BlockList();
+  private readonly v4: { net: number; mask: number }[] = [];
+  private readonly v6: { w: readonly number[]; prefix: number }[] = [];
   readonly size: number;
 
   constructor(cidrs: Iterable<Cidr | string>) {
@@ -36,7 +39,15 @@ export class CidrSet {
     for (const c of cidrs) {
       const cidr = typeof c === 'string' ? parseCidr(c) : c;
       if (!cidr) throw new Error(`invalid CIDR ${JSON.stringify(c)}`);
-      this.list.addSubnet(cidr.address, cidr.prefix, cidr.family);
+      const key = ipKey(cidr.address)!;
+      if (key.v === 4) {
+        // A v6 CIDR over the mapped range (::ffff:0:0/96 and longer) applies to IPv4 keys.
+        const prefix = cidr.family === 'ipv6' ? cidr.prefix - 96 : cidr.prefix;
+        if (prefix >= 0) {
+          const mask = mask32(prefix);
+          this.v4.push({ net: (key.n & mask) >>> 0, mask });
+        }
+      } else this.v6.push({ w: key.w, prefix: cidr.prefix });
       n++;
     }
     this.size = n;
@@ -44,10 +55,25 @@ export class CidrSet {
 
   has(ip: string): boolean {
     if (this.size === 0) return false;
-    const unmapped = unmapIPv4(ip);
-    const v = isIP(unmapped);
-    if (v === 0) return false;
-    return this.list.check(unmapped, v === 4 ? 'ipv4' : 'ipv6');
+    const key = ipKey(ip);
+    return key !== undefined && this.hasKey(key);
+  }
+
+  /** Membership of an address parsed once with ipKey (the fast path for policies). */
+  hasKey(key: IpKey): boolean {
+    if (key.v === 4) {
+      for (const r of this.v4) if (((key.n & r.mask) >>> 0) === r.net) return true;
+      return false;
+    }
+    outer: for (const r of this.v6) {
+      let bits = r.prefix;
+      for (let i = 0; i < 4 && bits > 0; i++, bits -= 32) {
+        const m = mask32(bits);
+        if (((key.w[i]! & m) >>> 0) !== ((r.w[i]! & m) >>> 0)) continue outer;
+      }
+      return true;
+    }
+    return false;
   }
 }
 

@@ -66,15 +66,18 @@ function cidrCondition(name: 'sources' | 'destinations', cidrs: readonly Cidr[])
   if (name === 'sources') {
     return {
       name,
-      test: (ctx) => yes(set.has(ctx.facts.clientIp)),
+      test: (ctx) => {
+        const key = ctx.clientKey;
+        return yes(key !== undefined && set.hasKey(key));
+      },
       describe: (ctx, o) => isIn(o, `client ${ctx.facts.clientIp}`, text),
     };
   }
   return {
     name,
     test: (ctx) => {
-      const ip = ctx.destIp;
-      return ip === undefined ? NEEDS_IP : yes(set.has(ip));
+      const key = ctx.destKey;
+      return key === undefined ? NEEDS_IP : yes(set.hasKey(key));
     },
     describe: (ctx, o) => (o === NEEDS_IP ? `destination IP not known yet (needs DNS) for [${text}]` : isIn(o, `destination ${ctx.destIp}`, text)),
   };

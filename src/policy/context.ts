@@ -1,3 +1,4 @@
+import { ipKey, type IpKey } from '../http/ip-key.js';
 import { isIpLiteral, normaliseRequestHost } from './host.js';
 import { normalisePathForMatch } from './path.js';
 import type { RequestFacts } from './types.js';
@@ -14,6 +15,8 @@ export class EvalContext {
   private groupsLc: readonly string[] | null = null;
   private pathNorm: string | undefined | null = null;
   private nowMs = Number.NaN;
+  private clientIpKey: IpKey | undefined | null = null;
+  private destIpKey: IpKey | undefined | null = null;
 
   constructor(readonly facts: RequestFacts) {
     this.host = normaliseRequestHost(facts.host);
@@ -42,6 +45,21 @@ export class EvalContext {
   /** The destination address: given by the caller, or the host itself when it is a literal. */
   get destIp(): string | undefined {
     return this.facts.destIp ?? (this.hostIsIp ? this.host : undefined);
+  }
+
+  /** The client address parsed once for every `sources` rule (see http/ip-key.ts). */
+  get clientKey(): IpKey | undefined {
+    if (this.clientIpKey === null) this.clientIpKey = ipKey(this.facts.clientIp);
+    return this.clientIpKey;
+  }
+
+  /** The destination address parsed once; undefined while it is not known. */
+  get destKey(): IpKey | undefined {
+    if (this.destIpKey === null) {
+      const ip = this.destIp;
+      this.destIpKey = ip === undefined ? undefined : ipKey(ip);
+    }
+    return this.destIpKey;
   }
 
   get now(): number {

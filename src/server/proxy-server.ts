@@ -269,6 +269,8 @@ export class ProxyServer {
     try {
       policy = await loadPolicyFiles(files);
     } catch (err) {
+      // Editors save by rename: keep watching the new files so the next save is seen.
+      this.watcher.watch(filesOf(files, this.rt.policy as LoadedPolicy | null));
       return this.rejected('policy', err);
     }
     this.generation++;
