@@ -33,7 +33,10 @@ export function handleRequest(rt: Runtime, req: IncomingMessage, res: ServerResp
   const ctx = new ProxyContext(rt.ids.next(), 'http', sock.remoteAddress ?? '', sock.remotePort ?? 0);
   ctx.method = req.method ?? '';
   ctx.url = req.url ?? '';
-  if (origin) ctx.tls = 'intercepted';
+  if (origin) {
+    ctx.tls = 'intercepted';
+    ctx.sni = origin.sni;
+  }
   const x: Exchange = { rt, ctx, req, res, headers: [], relay: null, origin };
   res.once('close', () => {
     if (!res.writableFinished) {

@@ -25,6 +25,8 @@ export interface Exchange {
 export interface TunnelOrigin {
   host: string;
   port: number;
+  /** The ClientHello server name, when the client sent one. */
+  sni: string | null;
 }
 
 /** Absolute-form targets are proxied; origin-form means someone browsed to the proxy itself. */

@@ -149,6 +149,10 @@ export class ProxyServer {
     server.on('checkContinue', onRequest);
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => handleUpgrade(this.rt, req, socket, head, this.registry, originOf(socket)));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => handleClientError(this.rt, err, socket));
+    // node:http tracks connections (request-head and keep-alive timeouts, and
+    // closeIdleConnections at shutdown) from its 'listening' event; this server never
+    // binds, so start the tracking the same way.
+    server.emit('listening');
     return server;
   }
 
@@ -303,21 +307,22 @@ export class ProxyServer {
   async close(graceMs = this.loaded.config.timeouts.shutdownGrace): Promise<void> {
     this.draining = true;
     this.watcher.close();
-    for (const s of this.servers) {
-      s.close();
-      s.closeIdleConnections();
-    }
+    for (const s of this.servers) s.close();
+    // The inner server never bound: close() only stops its connection checks.
+    this.interception?.inner.http.close(() => {});
     const deadline = Date.now() + graceMs;
+    const servers = this.interception ? [...this.servers, this.interception.inner.http] : this.servers;
+    for (const s of servers) s.closeIdleConnections();
     while ((this.inflight.size > 0 || this.tunnels.size > 0) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 25));
-      for (const s of this.servers) s.closeIdleConnections();
+      for (const s of servers) s.closeIdleConnections();
     }
     if (this.inflight.size + this.tunnels.size > 0) {
       this.log.warn({ requests: this.inflight.size, tunnels: this.tunnels.size }, 'shutdown grace expired: closing what is left');
     }
     const cut = new ProxyError('SHUTTING_DOWN', `cut by shutdown after the ${graceMs} ms grace period`);
     for (const ctx of this.inflight.values()) if (!ctx.errorCode) ctx.fail(cut);
-    for (const s of this.servers) s.closeAllConnections();
+    for (const s of servers) s.closeAllConnections();
     for (const t of this.tunnels) t.destroy(cut);
     await this.rt.pool.destroy().catch(() => {});
     // Let 'close' handlers write their log lines before the final flush.

@@ -17,8 +17,14 @@ const kOrigin = Symbol('egressd.tunnelOrigin');
 
 /** Where the requests on a decrypted socket go (set by interception, read by the inner server). */
 export function originOf(socket: Socket): TunnelOrigin | null {
-  return (socket as Socket & { [kOrigin]?: TunnelOrigin })[kOrigin] ?? null;
+  const s = socket as Socket & { [kOrigin]?: TunnelOrigin; [kUsed]?: boolean };
+  const origin = s[kOrigin] ?? null;
+  // Reading the origin means a request arrived on this decrypted connection.
+  if (origin) s[kUsed] = true;
+  return origin;
 }
+
+const kUsed = Symbol('egressd.tunnelUsed');
 
 /** The inner servers decrypted sockets are handed to: plain node:http servers that never listen. */
 export interface InnerServers {
@@ -88,7 +94,7 @@ async function terminate(rt: Runtime, ctx: ProxyContext, client: Socket, hello: 
   ctx.sni = sni;
   client.unshift(hello);
   const tls = new TLSSocket(client, { isServer: true, secureContext: leaf.secureContext, ALPNProtocols: ['http/1.1'] });
-  (tls as TLSSocket & { [kOrigin]?: TunnelOrigin })[kOrigin] = { host: name, port };
+  (tls as TLSSocket & { [kOrigin]?: TunnelOrigin })[kOrigin] = { host: name, port, sni };
   let secure = false;
   tls.once('secure', () => {
     secure = true;
@@ -108,8 +114,29 @@ async function terminate(rt: Runtime, ctx: ProxyContext, client: Socket, hello: 
     }
     tls.destroy();
   });
+  // The raw socket came from node:http with allowHalfOpen: a client FIN before any
+  // request would otherwise leave this side open until a timeout.
+  tls.on('end', () => {
+    // Deferred: an alert read together with the FIN is reported just after 'end'.
+    if (!secure || !(tls as TLSSocket & { [kUsed]?: boolean })[kUsed]) setImmediate(() => tls.destroy());
+  });
   const base = { in: client.bytesRead, out: client.bytesWritten };
-  client.once('close', () => {
+  // The TLS socket owns the connection now (it may take over the raw socket's handle):
+  // its 'close' is the end of the tunnel.
+  tls.once('close', () => {
+    client.destroy();
+    const used = (tls as TLSSocket & { [kUsed]?: boolean })[kUsed] === true;
+    if (!secure && !ctx.errorCode) {
+      // Walked away mid-handshake after seeing our certificate, without an alert: what
+      // Node, Go and Java clients do when they do not trust it. Not counted towards
+      // learning: a client closing right after its own handshake can look the same.
+      ctx.errorCode = 'TLS_CLIENT_REJECTED';
+      ctx.errorReason = `client closed the connection during the TLS handshake, after receiving our certificate: it probably does not trust the interception certificate for ${name}`;
+    } else if (!used && !ctx.errorCode) {
+      // Not counted towards learning: browsers open spare connections they never use.
+      ctx.errorCode = 'TLS_NO_REQUEST';
+      ctx.errorReason = `client closed the decrypted connection for ${name} without sending a request (an unused preconnection, or a client that rejected the certificate after the handshake)`;
+    }
     ctx.bytesIn = client.bytesRead - base.in;
     ctx.bytesOut = client.bytesWritten - base.out;
     rt.accessLog.write(ctx, now());

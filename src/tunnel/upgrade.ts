@@ -25,7 +25,10 @@ export function handleUpgrade(rt: Runtime, req: IncomingMessage, client: Socket,
   res.assignSocket(client);
   res.shouldKeepAlive = false;
   res.sendDate = false;
-  if (origin) ctx.tls = 'intercepted';
+  if (origin) {
+    ctx.tls = 'intercepted';
+    ctx.sni = origin.sni;
+  }
   const x: Exchange = { rt, ctx, req, res, headers: [], relay: null, origin };
   let spliced = false;
   // This ServerResponse is not managed by node's server, which would otherwise close
