@@ -25,6 +25,8 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   private byteLimit = Infinity;
   /** Set when the policy refused the response and we aborted the upstream ourselves. */
   private refused = false;
+  /** The client went away; abort the upstream request as soon as undici allows. */
+  private clientGone = false;
 
   constructor(
     private readonly rt: Runtime,
@@ -35,6 +37,8 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
 
   onConnect(abort: (err?: Error) => void): void {
     this.abortUpstream = abort;
+    // The client may have left before undici got this far.
+    if (this.clientGone) abort(new Error('client closed the connection'));
   }
 
   // undici 7 passes the chunk itself (lib/core/request.js), though its typings say a size.
@@ -51,7 +55,11 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     const t = ctx.target!;
     ctx.upstream = formatAuthority(this.rt.dialer.addressOf(t.host) ?? t.host, t.port);
     const res = this.res;
-    if (res.destroyed) return false;
+    if (res.destroyed) {
+      // Returning false would only pause undici, holding the upstream socket forever.
+      this.abortUpstream?.(new Error('client closed the connection'));
+      return false;
+    }
     // The origin answered before the whole upload arrived (e.g. 413): the rest of the
     // client's body will never be read, so this connection cannot be reused.
     if (!this.req.complete) res.shouldKeepAlive = false;
@@ -64,6 +72,10 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
+    if (this.res.destroyed) {
+      this.abortUpstream?.(new Error('client closed the connection'));
+      return false;
+    }
     this.ctx.bytesOut += chunk.length;
     if (this.ctx.bytesOut > this.byteLimit) this.overLimit();
     const ok = this.res.write(chunk);
@@ -147,6 +159,7 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
 
   /** The client went away: stop the upstream request so the origin sees the abort. */
   abort(): void {
+    this.clientGone = true;
     this.abortUpstream?.(new Error('client closed the connection'));
   }
 }
