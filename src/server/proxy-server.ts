@@ -130,20 +130,10 @@ export class ProxyServer {
    * destination of each request comes from the tunnel the socket belongs to.
    */
   private createInnerServer(): Server {
-    const { timeouts, limits } = this.loaded.config;
-    const server = createServer({
-      maxHeaderSize: limits.maxHeaderSize,
-      headersTimeout: timeouts.requestHeaders,
-      requestTimeout: 0,
-      keepAliveTimeout: timeouts.clientIdle,
-      connectionsCheckingInterval: Math.min(1000, timeouts.requestHeaders),
-      joinDuplicateHeaders: false,
-    });
-    server.setTimeout(timeouts.bodyIdle);
+    const server = this.createHttpServer();
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
       res.sendDate = false;
-      this.inflight.set(res, handleRequest(this.rt, req, res, originOf(req.socket)));
-      res.once('close', () => this.inflight.delete(res));
+      this.track(res, handleRequest(this.rt, req, res, originOf(req.socket)));
     };
     server.on('request', onRequest);
     server.on('checkContinue', onRequest);
@@ -156,7 +146,8 @@ export class ProxyServer {
     return server;
   }
 
-  private createListener(): Server {
+  /** A node:http server with the config's limits and timeouts (listeners and the inner server). */
+  private createHttpServer(): Server {
     const { timeouts, limits } = this.loaded.config;
     const server = createServer({
       maxHeaderSize: limits.maxHeaderSize,
@@ -168,6 +159,17 @@ export class ProxyServer {
       joinDuplicateHeaders: false,
     });
     server.setTimeout(timeouts.bodyIdle);
+    return server;
+  }
+
+  /** Count a request as in flight until its response closes (for shutdown). */
+  private track(res: ServerResponse, ctx: ProxyContext): void {
+    this.inflight.set(res, ctx);
+    res.once('close', () => this.inflight.delete(res));
+  }
+
+  private createListener(): Server {
+    const server = this.createHttpServer();
     server.on('connection', (socket: Socket) => {
       socket.on('error', () => {}); // errors are reported by whoever uses the socket
       this.gate.admit(socket);
@@ -193,8 +195,7 @@ export class ProxyServer {
       sendError(rt, ctx, req, res, refusal, true);
       return;
     }
-    this.inflight.set(res, handleRequest(rt, req, res));
-    res.once('close', () => this.inflight.delete(res));
+    this.track(res, handleRequest(rt, req, res));
   }
 
   private onTunnel(req: IncomingMessage, socket: Socket, head: Buffer, kind: 'connect' | 'upgrade'): void {

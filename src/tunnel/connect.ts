@@ -8,11 +8,10 @@ import { sendRawError } from '../exchange/respond.js';
 import type { Runtime } from '../exchange/runtime.js';
 import { interceptConnect, type InnerServers } from './intercept.js';
 import type { Interceptor } from './interceptor.js';
-import { splice, type TunnelRegistry } from './splice.js';
+import { ESTABLISHED, splice, type TunnelRegistry } from './splice.js';
 
 export type { TunnelRegistry } from './splice.js';
 
-const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
 
 /** Interception, when configured: the component and the servers decrypted sockets go to. */
 export interface InterceptionDeps {

@@ -8,9 +8,8 @@ import type { TunnelOrigin } from '../exchange/request-checks.js';
 import type { Runtime } from '../exchange/runtime.js';
 import { peekClientHello } from '../tls/index.js';
 import type { Interceptor } from './interceptor.js';
-import { splice, type TunnelRegistry } from './splice.js';
+import { ESTABLISHED, splice, type TunnelRegistry } from './splice.js';
 
-const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
 const MAX_HELLO = 16 * 1024;
 
 const kOrigin = Symbol('egressd.tunnelOrigin');

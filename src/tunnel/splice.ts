@@ -3,6 +3,9 @@ import { ProxyError, toProxyError } from '../http/errors.js';
 import { now, type ProxyContext } from '../exchange/context.js';
 import type { Runtime } from '../exchange/runtime.js';
 
+/** The answer to a CONNECT that was accepted (RFC 9110 §9.3.6). */
+export const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
+
 /** Live tunnels, so shutdown can wait for them and then cut what is left. */
 export interface TunnelRegistry {
   add(sockets: Socket[]): void;
