@@ -5,6 +5,8 @@ import { ProxyError } from '../http/errors.js';
 import type { Target } from '../http/target.js';
 import type { Decision } from '../policy/index.js';
 
+const NO_GROUPS: readonly string[] = Object.freeze([]);
+
 /** Request ids: a per-process random prefix and a counter — unique, short, cheap. */
 export class IdGenerator {
   private readonly prefix = randomBytes(4).toString('hex');
@@ -36,6 +38,10 @@ export class ProxyContext implements AccessRecord {
   sni: string | null = null;
   /** The policy decision, once taken. */
   decision: Decision | null = null;
+  /** Who is asking: the authenticated (or source-mapped) user, null when anonymous. */
+  user: string | null = null;
+  /** The user's groups (empty when anonymous or in no group). */
+  groups: readonly string[] = NO_GROUPS;
 
   constructor(
     readonly id: string,

@@ -26,5 +26,5 @@ function apply(ctx: ProxyContext, d: Decision): void {
 /** Facts for a plain HTTP request (or a decrypted one: scheme https). */
 export function requestFacts(req: IncomingMessage, ctx: ProxyContext): RequestFacts {
   const t = ctx.target!;
-  return { host: t.host, port: t.port, scheme: t.scheme, method: req.method ?? '', path: t.path, clientIp: ctx.clientIp, headers: req.headers };
+  return { host: t.host, port: t.port, scheme: t.scheme, method: req.method ?? '', path: t.path, clientIp: ctx.clientIp, user: ctx.user ?? undefined, groups: ctx.groups, headers: req.headers };
 }

@@ -21,6 +21,8 @@ export interface AccessRecord {
   errorReason: string | null;
   tls: 'plain' | 'tunnel' | 'intercepted';
   sni: string | null;
+  user: string | null;
+  groups: readonly string[];
   decision: {
     readonly action: string;
     readonly ruleId: string;
@@ -126,6 +128,8 @@ export class AccessLog {
       [F.id]: r.id,
       [F.kind]: r.kind,
       [F.client]: r.clientIp,
+      [F.user]: r.user,
+      [F.groups]: r.groups.length === 0 ? undefined : r.groups,
       [F.method]: r.method,
       [F.url]: r.url,
       [F.status]: r.status,

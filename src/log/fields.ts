@@ -8,6 +8,10 @@ export const F = {
   id: 'id',
   kind: 'kind',
   client: 'client',
+  /** Authenticated or source-mapped user name; null when anonymous. */
+  user: 'user',
+  /** The user's groups; omitted when there are none. */
+  groups: 'groups',
   method: 'method',
   url: 'url',
   status: 'status',

@@ -49,7 +49,7 @@ export async function handleConnect(
     if (!rt.connectPorts.has(port)) {
       throw new ProxyError('PORT_FORBIDDEN', `CONNECT to port ${port} is not allowed (allowed: ${[...rt.connectPorts].join(', ')})`);
     }
-    await checkPolicy(rt, ctx, { host, port, scheme: 'https', method: 'CONNECT', clientIp: ctx.clientIp, headers: req.headers });
+    await checkPolicy(rt, ctx, { host, port, scheme: 'https', method: 'CONNECT', clientIp: ctx.clientIp, user: ctx.user ?? undefined, groups: ctx.groups, headers: req.headers });
     if (interception?.interceptor.mayIntercept(ctx.decision?.tls)) {
       client.removeListener('close', onEarlyClose);
       return await interceptConnect(rt, ctx, client, head, host, port, interception.interceptor, interception.inner, registry);
