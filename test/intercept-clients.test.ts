@@ -175,6 +175,8 @@ describe('the CA served to devices', () => {
       const fp = new X509Certificate(other.caPem).fingerprint256;
       const crt = await (await fetch(`${other.url}/egressd-ca.crt`)).text();
       expect(crt).not.toContain('BEGIN CERTIFICATE');
+      expect((await fetch(`${other.url}/egressd-ca.der`)).status).toBe(404);
+      expect((await fetch(`${other.url}/egressd-ca.crt`)).status).toBe(404);
       const page = await (await fetch(`${other.url}/`)).text();
       expect(page).not.toContain(fp);
     } finally {

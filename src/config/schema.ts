@@ -112,7 +112,12 @@ export const configSchema = z.strictObject({
         .prefault({}),
       /** Issued leaf certificates kept in memory, and on disk in <ca.dir>/leaves. */
       leafCacheSize: z.number().int().min(1).default(10_000),
-      /** Extra PEM bundles trusted for origins, besides the system roots. */
+      /**
+       * Roots origins are verified against: "system" (SSL_CERT_FILE, else the OS bundle,
+       * else Node's) or "bundled" (Node's copy of Mozilla's list only).
+       */
+      upstreamRoots: z.enum(['system', 'bundled']).default('system'),
+      /** Extra PEM bundles trusted for origins, besides the roots above. */
       upstreamCaFiles: z.array(z.string()).default([]),
       /** Origins whose certificate is not verified (host globs). Use sparingly. */
       insecureHosts: z.array(hostPattern).default([]),

@@ -10,6 +10,8 @@ export interface CaDownload {
   subject: string;
 }
 
+const CA_PATHS = new Set(['/egressd-ca.crt', '/egressd-ca.pem', '/egressd-ca.der']);
+
 /**
  * Requests addressed to the proxy itself (origin form): the help page, and, when
  * interception is on and `tls.serveCa` allows it, the CA for devices to install (like
@@ -23,6 +25,10 @@ export function serveLocal(rt: Runtime, path: string, method: string, host: stri
   }
   if (ca && p === '/egressd-ca.der') {
     return send(res, method, 200, 'application/pkix-cert', ca.der, { 'content-disposition': 'attachment; filename="egressd-ca.der"' });
+  }
+  if (CA_PATHS.has(p!)) {
+    // Not the help page: a device script fetching the CA must see that it failed.
+    return send(res, method, 404, 'text/plain; charset=utf-8', 'the interception CA is not served here (interception is off or tls.serveCa is false)\n');
   }
   let html = helpHtml(rt.config.proxy.name, host);
   if (ca) html = html.replace('</body>', onboarding(ca));

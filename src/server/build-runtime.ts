@@ -5,7 +5,8 @@ import type { Runtime } from '../exchange/runtime.js';
 import type { CaDownload } from '../exchange/local-pages.js';
 import type { AccessLog } from '../log/access-log.js';
 import { readFileSync } from 'node:fs';
-import { createSecureContext, rootCertificates } from 'node:tls';
+import { createSecureContext } from 'node:tls';
+import { upstreamRoots } from '../tls/system-roots.js';
 import { compileHostList, type Policy } from '../policy/index.js';
 import { AddressGuard } from '../upstream/address-guard.js';
 import { Dialer, type SelfEndpoints } from '../upstream/dialer.js';
@@ -39,17 +40,22 @@ export function buildRuntime(loaded: LoadedConfig, shared: Shared, generation: n
   const dns = new DnsCache({ ...egress.dns, family: egress.family, hostsFile: shared.hostsFile });
   const guard = new AddressGuard(egress.allowPrivate);
   const dialer = new Dialer(dns, guard, shared.self, timeouts.upstreamConnect);
+  const roots = upstreamRoots(config.tls.upstreamRoots);
+  if (config.tls.upstreamRoots === 'system' && roots.source === 'bundled') {
+    shared.log.warn("no system CA bundle found (SSL_CERT_FILE or the distribution's bundle): origins are verified against Node's bundled roots");
+  }
   const pool = createHttpPool(dialer, {
     connectionsPerOrigin: limits.upstreamConnectionsPerOrigin,
     keepAliveTimeout: timeouts.upstreamKeepAlive,
     headersTimeout: timeouts.upstreamHeaders,
     bodyTimeout: timeouts.bodyIdle,
     connectTimeout: timeouts.upstreamConnect,
-    // Origins of intercepted requests are verified against the system roots plus the
+    // Origins of intercepted requests are verified against the system roots (or Node's
+    // bundled ones, per tls.upstreamRoots) plus the
     // admin's extra bundles, with the host name checked (RFC 9110 §4.3.4).
     // One SecureContext for every upstream connection: building one per connection from
     // ~150 roots would cost milliseconds each.
-    tls: { secureContext: createSecureContext({ ca: [...rootCertificates, ...config.tls.upstreamCaFiles.map(readCaFile)] }) },
+    tls: { secureContext: createSecureContext({ ca: [...roots.pems, ...config.tls.upstreamCaFiles.map(readCaFile)] }) },
     insecure: compileHostList(config.tls.insecureHosts),
   });
   return {

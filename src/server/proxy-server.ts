@@ -326,6 +326,8 @@ export class ProxyServer {
     for (const s of servers) s.closeAllConnections();
     for (const t of this.tunnels) t.destroy(cut);
     await this.rt.pool.destroy().catch(() => {});
+    // Leaves issued in the last moments are still being written to the disk cache.
+    await this.interception?.interceptor.leaves.flush();
     // Let 'close' handlers write their log lines before the final flush.
     await new Promise((r) => setImmediate(r));
     this.accessLog.flush();

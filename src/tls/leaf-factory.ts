@@ -159,8 +159,9 @@ export class LeafFactory {
     await this.#store?.delete(host);
   }
 
-  /** Wait for background store writes (before shutdown, or in tests). */
+  /** Wait for issuances under way and their background store writes (before shutdown, or in tests). */
   async flush(): Promise<void> {
+    await Promise.allSettled([...this.#inflight.values()]);
     await Promise.all([...this.#writes]);
   }
 

@@ -95,8 +95,17 @@ async function terminate(rt: Runtime, ctx: ProxyContext, client: Socket, hello: 
   const tls = new TLSSocket(client, { isServer: true, secureContext: leaf.secureContext, ALPNProtocols: ['http/1.1'] });
   (tls as TLSSocket & { [kOrigin]?: TunnelOrigin })[kOrigin] = { host: name, port, sni };
   let secure = false;
+  // The ClientHello arrived, but a client that then stalls must not hold the socket
+  // (and a leaf handshake's state) forever: the same bound as waiting for the hello.
+  const limit = rt.config.tls.helloTimeout;
+  const stalled = setTimeout(() => {
+    ctx.errorCode = 'TLS_HANDSHAKE_TIMEOUT';
+    ctx.errorReason = `client did not complete the TLS handshake for ${name} within ${limit} ms`;
+    tls.destroy();
+  }, limit);
   tls.once('secure', () => {
     secure = true;
+    clearTimeout(stalled);
     inner.http.emit('connection', tls);
   });
   tls.on('error', (err: NodeJS.ErrnoException) => {
@@ -123,6 +132,7 @@ async function terminate(rt: Runtime, ctx: ProxyContext, client: Socket, hello: 
   // The TLS socket owns the connection now (it may take over the raw socket's handle):
   // its 'close' is the end of the tunnel.
   tls.once('close', () => {
+    clearTimeout(stalled);
     client.destroy();
     const used = (tls as TLSSocket & { [kUsed]?: boolean })[kUsed] === true;
     if (!secure && !ctx.errorCode) {
