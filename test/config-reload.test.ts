@@ -46,6 +46,15 @@ describe('config reload (in process)', () => {
     expect((await via('/still')).seen).toBe('1.1 gen-two');
   });
 
+  it('keys that are fixed at start (tls.ca, log, limits.maxHeaderSize) are named in a warning: restart needed', async () => {
+    px.writeConfig(merge(baseConfig(), { proxy: { name: 'gen-two' }, tls: { ca: { commonName: 'another CA' } }, limits: { maxHeaderSize: '32KiB' } }));
+    expect((await px.proxy.reload()).ok).toBe(true);
+    const line = await px.server.waitFor((l) => String(l.msg).includes('take effect at the next restart'));
+    expect(line.keys).toEqual(['limits.maxHeaderSize', 'tls.ca']);
+    px.writeConfig(merge(baseConfig(), { proxy: { name: 'gen-two' } }));
+    expect((await px.proxy.reload()).ok).toBe(true);
+  });
+
   it('a reload that opens a destination applies to new requests (egress rules are part of the generation)', async () => {
     px.writeConfig(merge(baseConfig(), { proxy: { name: 'gen-two' }, egress: { allowPrivate: [] } }));
     expect((await px.proxy.reload()).ok).toBe(true);

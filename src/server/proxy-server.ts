@@ -238,6 +238,9 @@ export class ProxyServer {
       ['listeners', old.listeners, next.config.listeners],
       ['log', old.log, next.config.log],
       ['limits.maxHeaderSize', old.limits.maxHeaderSize, next.config.limits.maxHeaderSize],
+      // The CA and the leaf cache are loaded once, when interception is first set up.
+      ['tls.ca', old.tls.ca, next.config.tls.ca],
+      ['tls.leafCacheSize', old.tls.leafCacheSize, next.config.tls.leafCacheSize],
     ].filter(([, a, b]) => JSON.stringify(a) !== JSON.stringify(b)).map(([k]) => k as string);
     if (needRestart.length) this.log.warn({ keys: needRestart }, `changes to ${needRestart.join(', ')} take effect at the next restart`);
     this.loaded = next;
