@@ -1,23 +1,26 @@
 import { loadConfig } from '../config/load.js';
 import { ConfigError, formatProblem } from '../config/yaml-source.js';
-import { loadPolicy } from '../policy/index.js';
+import { loadPolicy, routeProblems } from '../policy/index.js';
 
 /** Validate the config and every policy file it names, reporting all problems at once. */
 export async function checkConfigCommand(file: string | undefined): Promise<number> {
   const problems = [];
   let abs: string | undefined;
   let policyFiles: readonly string[] = [];
+  let groups: string[] | undefined;
   try {
     const loaded = loadConfig(file);
     abs = loaded.file;
     policyFiles = loaded.config.policy.files;
+    groups = Object.keys(loaded.config.upstream.groups);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     problems.push(...err.problems);
   }
   if (policyFiles.length) {
     try {
-      await loadPolicy(policyFiles);
+      const policy = await loadPolicy(policyFiles);
+      if (groups) problems.push(...routeProblems(policy, groups));
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       problems.push(...err.problems);

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { parseCidr } from '../http/cidr.js';
 import { hostPatternProblem } from '../policy/host-list.js';
 import { duration, positiveDuration, size } from './units.js';
+import { upstreamSchema } from './upstream-schema.js';
 
 const cidr = z.string().refine((s) => parseCidr(s) !== undefined, { message: 'invalid CIDR or IP address' });
 const port = z.number().int().min(0).max(65535);
@@ -133,6 +134,8 @@ export const configSchema = z.strictObject({
       helloTimeout: positiveDuration.prefault('10s'),
     })
     .prefault({}),
+  /** Parent proxies and the default route (docs/configuration.md#upstream). */
+  upstream: upstreamSchema,
   policy: z
     .strictObject({
       /**

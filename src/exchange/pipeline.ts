@@ -1,11 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ProxyError, toProxyError } from '../http/errors.js';
-import { formatAuthority } from '../http/target.js';
 import { now, ProxyContext } from './context.js';
 import { parseTarget, prepareHeaders, type Exchange, type TunnelOrigin } from './request-checks.js';
 import { sendError } from './respond.js';
 import { checkPolicy, requestFacts } from './policy-stage.js';
 import { ResponseRelay } from './response-relay.js';
+import { routedRequest } from './route.js';
 import type { Runtime } from './runtime.js';
 
 /**
@@ -88,15 +88,10 @@ function hasBody(req: IncomingMessage): boolean {
 /** Send the request upstream through the pool and relay the response as it arrives. */
 function forward(x: Exchange): ResponseRelay {
   const { rt, ctx, req, res } = x;
-  const t = ctx.target!;
   const body = hasBody(req);
   // 100-continue is answered hop by hop, and only once the request is known to go out.
   if (body && req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
-  const origin = `${t.scheme}://${formatAuthority(t.host, t.port)}`;
   const relay = new ResponseRelay(rt, ctx, req, res);
-  rt.pool.dispatch(
-    { origin, path: t.path, method: req.method!, headers: x.headers, body: body ? req : null, blocking: false },
-    relay,
-  );
+  rt.upstream.dispatch(routedRequest(x, body ? req : null), relay);
   return relay;
 }

@@ -53,7 +53,8 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     const ctx = this.ctx;
     ctx.status = statusCode;
     const t = ctx.target!;
-    ctx.upstream = formatAuthority(this.rt.dialer.addressOf(t.host) ?? t.host, t.port);
+    // A parent route has already named the parent.
+    if (ctx.upstream === null) ctx.upstream = formatAuthority(this.rt.dialer.addressOf(t.host) ?? t.host, t.port);
     const res = this.res;
     if (res.destroyed) {
       // Returning false would only pause undici, holding the upstream socket forever.

@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
-import type { Agent } from 'undici';
 import type { Config } from '../config/schema.js';
 import type { AccessLog } from '../log/access-log.js';
 import type { Policy } from '../policy/index.js';
 import type { CaDownload } from './local-pages.js';
 import type { Dialer } from '../upstream/dialer.js';
+import type { Upstream } from '../upstream/router.js';
 import type { IdGenerator } from './context.js';
 
 /**
@@ -15,7 +15,8 @@ export interface Runtime {
   readonly config: Readonly<Config>;
   readonly generation: number;
   readonly dialer: Dialer;
-  readonly pool: Agent;
+  /** Direct pool and parent groups: where requests and tunnels leave. */
+  readonly upstream: Upstream;
   readonly accessLog: AccessLog;
   readonly log: Logger;
   readonly ids: IdGenerator;

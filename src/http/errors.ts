@@ -19,6 +19,10 @@ export const ERROR_STATUS = {
   UPSTREAM_ERROR: 502,
   UPSTREAM_CERT_INVALID: 502,
   TLS_HANDSHAKE_FAILED: 502,
+  /** A parent proxy refused the request or tunnel (its status is in the reason). */
+  PARENT_REFUSED: 502,
+  /** Every parent of the route's group is down or ejected, and going direct is not allowed. */
+  PARENTS_UNAVAILABLE: 503,
   TOO_MANY_CONNECTIONS: 503,
   SHUTTING_DOWN: 503,
   UPSTREAM_TIMEOUT: 504,

@@ -41,6 +41,9 @@ export interface CompiledRule {
   readonly mode: Mode;
   readonly action: 'allow' | 'deny';
   readonly tls?: TlsChoice;
+  readonly route?: string;
+  /** Position of `route` in its file, for checking it names a configured group. */
+  readonly routeAt?: { line: number; col: number };
   readonly reason: string;
   /** The full host condition. */
   readonly hosts?: Condition;
@@ -112,7 +115,7 @@ export function compileCollecting(sources: readonly PolicySource[], problems: Pr
 
       const ruleIndex = rules.length;
       const hostIndexed = index.add(ruleIndex, r);
-      rules.push(compileRule(r, ruleIndex, doc.mode ?? 'enforce', where, hostIndexed, lists, clocks));
+      rules.push(compileRule(r, ruleIndex, doc.mode ?? 'enforce', where, hostIndexed, lists, clocks, r.route ? src.locate?.(['rules', i, 'route']) : undefined));
     });
   }
 
@@ -133,6 +136,7 @@ function compileRule(
   hostIndexed: HostIndexing,
   lists: { name: string; set: DomainSet }[],
   clocks: Map<string, ZoneClock>,
+  routeAt?: { line: number; col: number },
 ): CompiledRule {
   const action = r.action === 'deny' ? 'deny' : 'allow';
   const tls: TlsChoice | undefined = r.action === 'intercept' || r.action === 'tunnel' ? r.action : r.tls;
@@ -181,6 +185,7 @@ function compileRule(
     reason,
     mode,
     ...(action === 'allow' && tls ? { tls } : {}),
+    ...(r.route ? { route: r.route } : {}),
     ...(action === 'allow' && response ? { response } : {}),
   });
   return {
@@ -191,6 +196,7 @@ function compileRule(
     mode,
     action,
     ...(tls ? { tls } : {}),
+    ...(r.route ? { route: r.route, routeAt: routeAt ?? { line: where.line, col: 1 } } : {}),
     reason,
     ...(r.hosts ? { hosts: hostsCondition(r.hosts) } : {}),
     hostIndexed,

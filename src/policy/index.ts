@@ -12,3 +12,4 @@ export { policyFileSchema, type PolicyDocument } from './schema.js';
 export { DomainSet } from './domain-set.js';
 export { normaliseRequestHost } from './host.js';
 export { compileHostList, hostPatternProblem } from './host-list.js';
+export { routeProblems } from './routes.js';

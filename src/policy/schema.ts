@@ -122,6 +122,8 @@ export const ruleSchema = z
     /** intercept and tunnel are shorthands for allow with `tls: intercept|tunnel`. */
     action: z.enum(['allow', 'deny', 'intercept', 'tunnel']),
     tls: z.enum(['intercept', 'tunnel']).optional(),
+    /** Where an allowed request leaves: "direct" or a parent group of the config's `upstream.groups`. */
+    route: z.string().regex(/^[A-Za-z0-9._-]+$/, 'a parent group name or "direct"').optional(),
     reason: z.string().optional(),
     mode: modeSchema.optional(),
     response: response.optional(),
@@ -129,6 +131,9 @@ export const ruleSchema = z
   .superRefine((r, ctx) => {
     if (r.tls !== undefined && r.action !== 'allow') {
       ctx.addIssue({ code: 'custom', path: ['tls'], message: `"tls" goes with action allow (action ${r.action} already decides)` });
+    }
+    if (r.route !== undefined && r.action === 'deny') {
+      ctx.addIssue({ code: 'custom', path: ['route'], message: 'a route belongs on a rule that allows' });
     }
     if (r.response !== undefined && r.action === 'deny') {
       ctx.addIssue({ code: 'custom', path: ['response'], message: 'response limits belong on rules that allow' });

@@ -83,6 +83,8 @@ export interface Decision {
   readonly allowedBy?: string;
   /** For CONNECT: what to do with TLS. Absent: the proxy's configured default. */
   readonly tls?: TlsChoice;
+  /** Where the request leaves: "direct" or a parent group. Absent: the config's `upstream.default`. */
+  readonly route?: string;
   /** Response-side limits of the allowing rule, for {@link decideResponse}. */
   readonly response?: ResponseLimits;
   /** Set when a response-side check produced this decision. */

@@ -11,7 +11,7 @@ import { compileHostList, type Policy } from '../policy/index.js';
 import { AddressGuard } from '../upstream/address-guard.js';
 import { Dialer, type SelfEndpoints } from '../upstream/dialer.js';
 import { DnsCache } from '../upstream/dns-cache.js';
-import { createHttpPool } from '../upstream/http-pool.js';
+import { buildUpstream } from '../upstream/build-upstream.js';
 
 /** What outlives a reload: the logs, the id sequence and the set of our own endpoints. */
 export interface Shared {
@@ -44,7 +44,7 @@ export function buildRuntime(loaded: LoadedConfig, shared: Shared, generation: n
   if (config.tls.upstreamRoots === 'system' && roots.source === 'bundled') {
     shared.log.warn("no system CA bundle found (SSL_CERT_FILE or the distribution's bundle): origins are verified against Node's bundled roots");
   }
-  const pool = createHttpPool(dialer, {
+  const pool = {
     connectionsPerOrigin: limits.upstreamConnectionsPerOrigin,
     keepAliveTimeout: timeouts.upstreamKeepAlive,
     headersTimeout: timeouts.upstreamHeaders,
@@ -57,12 +57,13 @@ export function buildRuntime(loaded: LoadedConfig, shared: Shared, generation: n
     // ~150 roots would cost milliseconds each.
     tls: { secureContext: createSecureContext({ ca: [...roots.pems, ...config.tls.upstreamCaFiles.map(readCaFile)] }) },
     insecure: compileHostList(config.tls.insecureHosts),
-  });
+  };
+  const upstream = buildUpstream(config.upstream, dialer, pool, timeouts.upstreamConnect);
   return {
     config,
     generation,
     dialer,
-    pool,
+    upstream,
     accessLog: shared.accessLog,
     log: shared.log,
     ids: shared.ids,

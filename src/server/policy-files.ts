@@ -1,9 +1,19 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { loadPolicy, type LoadedPolicy } from '../policy/index.js';
+import type { Config } from '../config/schema.js';
+import { ConfigError } from '../config/yaml-source.js';
+import { loadPolicy, routeProblems, type LoadedPolicy } from '../policy/index.js';
 
-/** Load the policy files a config names; null when it names none (allow all). */
-export async function loadPolicyFiles(files: readonly string[]): Promise<LoadedPolicy | null> {
-  return files.length === 0 ? null : loadPolicy(files);
+/**
+ * Load the policy files a config names; null when it names none (allow all). Every
+ * rule's `route` must name one of the config's parent groups.
+ */
+export async function loadPolicyFiles(config: Readonly<Config>): Promise<LoadedPolicy | null> {
+  const { files } = config.policy;
+  if (files.length === 0) return null;
+  const policy = await loadPolicy(files);
+  const bad = routeProblems(policy, Object.keys(config.upstream.groups));
+  if (bad.length) throw new ConfigError(bad);
+  return policy;
 }
 
 /** The files a policy was built from: the policy files and the domain lists they read. */

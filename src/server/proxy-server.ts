@@ -88,11 +88,12 @@ export class ProxyServer {
   async listen(): Promise<BoundAddress[]> {
     // The policy must be valid before the first request: a ConfigError stops the start.
     const { files, watch } = this.loaded.config.policy;
-    const policy = await loadPolicyFiles(files);
+    const policy = await loadPolicyFiles(this.loaded.config);
     this.rt = { ...this.rt, policy };
     if (watch) this.watcher.watch(filesOf(files, policy));
     if (policy) this.log.info({ files, rules: policy.rules.length }, 'policy loaded');
     await this.ensureInterception();
+    this.rt.upstream.start();
     const out: BoundAddress[] = [];
     for (const l of this.loaded.config.listeners) {
       const server = this.createListener();
@@ -228,7 +229,7 @@ export class ProxyServer {
     const previous = this.rt;
     try {
       next = loadConfig(this.loaded.file);
-      const policy = await loadPolicyFiles(next.config.policy.files);
+      const policy = await loadPolicyFiles(next.config);
       rt = buildRuntime(next, this.shared(previous.ids), this.generation + 1, policy);
     } catch (err) {
       return this.rejected('config', err);
@@ -246,6 +247,7 @@ export class ProxyServer {
     this.loaded = next;
     this.generation++;
     this.rt = rt;
+    rt.upstream.start();
     if (next.config.policy.watch) this.watcher.watch(filesOf(next.config.policy.files, rt.policy as LoadedPolicy | null));
     else this.watcher.watch([]);
     try {
@@ -261,7 +263,7 @@ export class ProxyServer {
       s.setTimeout(timeouts.bodyIdle);
     }
     // Requests in flight finish on the old pool; it closes when they are done.
-    void previous.pool.close().catch(() => {});
+    void previous.upstream.close().catch(() => {});
     this.log.info({ generation: this.generation, file: next.file }, 'config reloaded');
     return { ok: true, generation: this.generation };
   }
@@ -275,7 +277,7 @@ export class ProxyServer {
     const { files } = this.loaded.config.policy;
     let policy: LoadedPolicy | null;
     try {
-      policy = await loadPolicyFiles(files);
+      policy = await loadPolicyFiles(this.loaded.config);
     } catch (err) {
       // Editors save by rename: keep watching the new files so the next save is seen.
       this.watcher.watch(filesOf(files, this.rt.policy as LoadedPolicy | null));
@@ -328,7 +330,7 @@ export class ProxyServer {
     for (const ctx of this.inflight.values()) if (!ctx.errorCode) ctx.fail(cut);
     for (const s of servers) s.closeAllConnections();
     for (const t of this.tunnels) t.destroy(cut);
-    await this.rt.pool.destroy().catch(() => {});
+    await this.rt.upstream.destroy().catch(() => {});
     // Leaves issued in the last moments are still being written to the disk cache.
     await this.interception?.interceptor.leaves.flush();
     // Let 'close' handlers write their log lines before the final flush.

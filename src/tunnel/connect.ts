@@ -54,9 +54,9 @@ export async function handleConnect(
       client.removeListener('close', onEarlyClose);
       return await interceptConnect(rt, ctx, client, head, host, port, interception.interceptor, interception.inner, registry);
     }
-    const dialed = await rt.dialer.dial(host, port, abort.signal, true);
-    upstream = dialed.socket;
-    ctx.upstream = formatAuthority(dialed.address, port);
+    const tunnel = await rt.upstream.tunnel(host, port, ctx.decision?.route, { host, client: ctx.clientIp, user: ctx.user }, abort.signal);
+    upstream = tunnel.socket;
+    ctx.upstream = tunnel.upstream;
   } catch (err) {
     client.removeListener('close', onEarlyClose);
     const pe = toProxyError(err);

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { toProxyError } from '../http/errors.js';
-import { formatAuthority, normaliseHost } from '../http/target.js';
+import { normaliseHost } from '../http/target.js';
 import { now, type ProxyContext } from '../exchange/context.js';
 import type { TunnelOrigin } from '../exchange/request-checks.js';
 import type { Runtime } from '../exchange/runtime.js';
@@ -65,9 +65,9 @@ export async function interceptConnect(
   ctx.sni = sni ?? null;
   let upstream: Socket;
   try {
-    const dialed = await rt.dialer.dial(host, port, undefined, true);
-    upstream = dialed.socket;
-    ctx.upstream = formatAuthority(dialed.address, port);
+    const tunnel = await rt.upstream.tunnel(host, port, ctx.decision?.route, { host: name, client: ctx.clientIp, user: ctx.user });
+    upstream = tunnel.socket;
+    ctx.upstream = tunnel.upstream;
   } catch (err) {
     client.destroy();
     const pe = toProxyError(err);

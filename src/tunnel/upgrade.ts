@@ -6,6 +6,7 @@ import { formatAuthority } from '../http/target.js';
 import { now, ProxyContext } from '../exchange/context.js';
 import { parseTarget, prepareHeaders, type Exchange, type TunnelOrigin } from '../exchange/request-checks.js';
 import { checkPolicy, requestFacts } from '../exchange/policy-stage.js';
+import { routedRequest } from '../exchange/route.js';
 import { sendError } from '../exchange/respond.js';
 import { ResponseRelay } from '../exchange/response-relay.js';
 import type { Runtime } from '../exchange/runtime.js';
@@ -43,7 +44,7 @@ export function handleUpgrade(rt: Runtime, req: IncomingMessage, client: Socket,
   try {
     if (parseTarget(x) || prepareHeaders(x)) return;
     const pending = checkPolicy(rt, ctx, requestFacts(req, ctx));
-    if (pending) pending.then(() => dispatchUpgrade(x, client, head, registry, () => (spliced = true)), fail);
+    if (pending) pending.then(() => dispatchUpgrade(x, client, head, registry, () => (spliced = true))).catch(fail);
     else dispatchUpgrade(x, client, head, registry, () => (spliced = true));
   } catch (err) {
     fail(err);
@@ -53,13 +54,9 @@ export function handleUpgrade(rt: Runtime, req: IncomingMessage, client: Socket,
 function dispatchUpgrade(x: Exchange, client: Socket, head: Buffer, registry: TunnelRegistry, onSpliced: () => void): void {
   const { rt, ctx, req, res } = x;
   if (res.destroyed) return;
-  const t = ctx.target!;
   const protocol = headerValue(req.rawHeaders, 'upgrade') ?? 'websocket';
   const relay = new UpgradeRelay(rt, ctx, req, res, client, head, registry, onSpliced);
-  rt.pool.dispatch(
-    { origin: `${t.scheme}://${formatAuthority(t.host, t.port)}`, path: t.path, method: req.method!, headers: x.headers, upgrade: protocol },
-    relay,
-  );
+  rt.upstream.dispatch(routedRequest(x, null, protocol), relay);
 }
 
 class UpgradeRelay extends ResponseRelay {
@@ -79,7 +76,7 @@ class UpgradeRelay extends ResponseRelay {
   onUpgrade(statusCode: number, rawHeaders: Buffer[] | string[] | null, upstream: Socket): void {
     const { context: ctx, client } = this;
     ctx.status = statusCode;
-    ctx.upstream = formatAuthority(upstream.remoteAddress ?? "", upstream.remotePort ?? 0);
+    ctx.upstream ??= formatAuthority(upstream.remoteAddress ?? "", upstream.remotePort ?? 0);
     this.onSpliced();
     this.response.detachSocket(client);
     const headers = forwardResponseHeaders(rawHeaders ?? [], this.runtime.via, true);

@@ -53,7 +53,24 @@ export class Dialer {
    */
   async dial(host: string, port: number, signal?: AbortSignal, halfOpen = false): Promise<Dialed> {
     const all = await this.dns.resolve(host);
-    const addresses = this.guard.filter(host, all);
+    return this.connectFirst(host, port, this.guard.filter(host, all), signal, halfOpen);
+  }
+
+  /**
+   * A parent proxy from the config: resolved and connected like a destination, but not
+   * subject to the private-address guard (parents usually live on internal addresses and
+   * the admin named them). Connecting to ourselves is still refused.
+   */
+  async dialParent(host: string, port: number, signal?: AbortSignal, halfOpen = false): Promise<Dialed> {
+    return this.connectFirst(host, port, await this.dns.resolve(host), signal, halfOpen);
+  }
+
+  /** The destination guard alone, for routes where a parent resolves the name: IP literals are checked. */
+  checkLiteral(host: string): void {
+    if (isIP(host)) this.guard.filter(host, [host]);
+  }
+
+  private async connectFirst(host: string, port: number, addresses: readonly string[], signal: AbortSignal | undefined, halfOpen: boolean): Promise<Dialed> {
     let last: ProxyError | undefined;
     for (const address of addresses) {
       if (this.self.has(address, port)) {

@@ -8,7 +8,14 @@ import type { Agent as AgentType, buildConnector } from 'undici';
 const Agent = createRequire(import.meta.url)('undici/lib/dispatcher/agent.js') as typeof AgentType;
 type Agent = AgentType;
 import { ProxyError, toProxyError } from '../http/errors.js';
-import type { Dialer } from './dialer.js';
+import type { Socket } from 'node:net';
+
+/**
+ * Opens the TCP path to an origin for the pool: straight to it (the Dialer, with the
+ * egress guard), or through a parent proxy (a CONNECT tunnel for https origins).
+ * https origins are then wrapped in TLS here.
+ */
+export type DialFn = (hostname: string, port: number, protocol: string) => Promise<Socket>;
 
 export interface PoolOptions {
   connectionsPerOrigin: number;
@@ -25,13 +32,14 @@ export interface PoolOptions {
 
 /**
  * Keep-alive connection pools per origin (undici Agent), whose sockets are opened by
- * our Dialer so the egress guard applies to every new upstream connection.
+ * `dial` (our Dialer, so the egress guard applies to every new upstream connection, or
+ * a parent proxy).
  */
-export function createHttpPool(dialer: Dialer, opts: PoolOptions): Agent {
+export function createHttpPool(dial: DialFn, opts: PoolOptions): Agent {
   const connector: buildConnector.connector = (o, cb) => {
     const port = Number(o.port) || (o.protocol === 'https:' ? 443 : 80);
-    dialer.dial(o.hostname, port).then(
-      ({ socket }) => {
+    dial(o.hostname, port, o.protocol).then(
+      (socket) => {
         if (o.protocol !== 'https:') return cb(null, socket);
         const servername = o.servername ?? o.hostname;
         const tls = tlsConnect({

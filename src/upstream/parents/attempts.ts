@@ -1,0 +1,87 @@
+import type { Dispatcher } from 'undici';
+import type { Parent } from './parent.js';
+
+/** RFC 9110 §9.2.2: methods whose repetition has the same effect as one request. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+export interface AttemptOptions {
+  method: string;
+  hasBody: boolean;
+  /** Is the client still waiting? A retry for a client that left is pointless. */
+  alive: () => boolean;
+  /** Try the next parent (or direct); false when there is none left. */
+  next: () => boolean;
+  now: () => number;
+}
+
+/**
+ * One try of a request through one parent. Wraps the real response handler: it keeps
+ * the parent's counters and passive health, and on a failure before any response head
+ * hands the request to the next parent instead of the client. Retried: a failure to
+ * connect (nothing was sent, any method), and a failure after sending for idempotent
+ * requests without a body (a body stream cannot be replayed).
+ */
+export class Attempt implements Dispatcher.DispatchHandler {
+  private sent = false;
+  private answered = false;
+  private ended = false;
+
+  constructor(
+    private readonly inner: Dispatcher.DispatchHandler,
+    private readonly parent: Parent,
+    private readonly opts: AttemptOptions,
+  ) {
+    parent.begin(opts.now());
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.sent = true;
+    this.inner.onConnect?.(abort);
+  }
+
+  onBodySent(chunkSize: number, totalBytesSent: number): void {
+    this.inner.onBodySent?.(chunkSize, totalBytesSent);
+  }
+
+  onHeaders(statusCode: number, headers: Buffer[], resume: () => void, statusText: string): boolean {
+    if (statusCode >= 200 && !this.answered) {
+      this.answered = true;
+      // 502/503/504 are what a proxy says when it cannot do its job; 500 is the origin's.
+      if (statusCode >= 502 && statusCode <= 504) this.parent.failed(this.opts.now());
+      else this.parent.succeeded();
+    }
+    return this.inner.onHeaders?.(statusCode, headers, resume, statusText) ?? true;
+  }
+
+  onUpgrade(statusCode: number, headers: Buffer[] | string[] | null, socket: import('node:stream').Duplex): void {
+    this.answered = true;
+    this.parent.succeeded();
+    this.finish();
+    this.inner.onUpgrade?.(statusCode, headers, socket);
+  }
+
+  onData(chunk: Buffer): boolean {
+    return this.inner.onData?.(chunk) ?? true;
+  }
+
+  onComplete(trailers: string[] | null): void {
+    this.finish();
+    this.inner.onComplete?.(trailers);
+  }
+
+  onError(err: Error): void {
+    this.finish();
+    if (!this.answered) {
+      this.parent.failed(this.opts.now());
+      const replayable = !this.sent || (IDEMPOTENT.has(this.opts.method) && !this.opts.hasBody);
+      if (replayable && this.opts.alive() && this.opts.next()) return;
+    }
+    this.inner.onError?.(err);
+  }
+
+  private finish(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.parent.end();
+  }
+}

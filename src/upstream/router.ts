@@ -1,0 +1,193 @@
+import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import type { Agent, Dispatcher } from 'undici';
+import { ProxyError, toProxyError } from '../http/errors.js';
+import { formatAuthority } from '../http/target.js';
+import type { Dialer } from './dialer.js';
+import { Attempt } from './parents/attempts.js';
+import type { PickKey } from './parents/balancer.js';
+import { connectThrough, refusedStatus } from './parents/connect-through.js';
+import type { GroupStatus, ParentGroup } from './parents/group.js';
+import type { HealthChecker } from './parents/health-check.js';
+import type { Parent } from './parents/parent.js';
+
+/** The name of the route that goes straight to the destination. */
+export const DIRECT = 'direct';
+
+export interface RoutedRequest {
+  scheme: 'http' | 'https';
+  host: string;
+  port: number;
+  path: string;
+  method: string;
+  /** Headers for upstream, as flat [name, value, …] pairs. */
+  headers: string[];
+  body: Readable | null;
+  upgrade?: string;
+  /** A policy rule's route, if it named one; else the config's default. */
+  route: string | undefined;
+  key: PickKey;
+  /** Told which way the request went: "parent:<name>" (direct requests leave it to the handler). */
+  setUpstream(label: string): void;
+  alive(): boolean;
+}
+
+export interface Tunnel {
+  socket: Socket;
+  /** Where it goes: the destination address (direct) or "parent:<name>". */
+  upstream: string;
+}
+
+/**
+ * Where requests and tunnels leave egressd: straight to the destination, or through a
+ * group of parent proxies (absolute-form requests for plain HTTP, CONNECT for tunnels
+ * and for the origins of decrypted requests), with failover between the group's parents
+ * and, if the group allows it, to direct when none of them can take the request.
+ */
+export class Upstream {
+  constructor(
+    private readonly dialer: Dialer,
+    /** Direct pool: per-origin keep-alive connections. */
+    readonly direct: Agent,
+    private readonly groups: ReadonlyMap<string, ParentGroup>,
+    private readonly defaultRoute: string,
+    private readonly checkers: readonly HealthChecker[],
+    private readonly connectTimeout: number,
+  ) {}
+
+  /** The group a request goes through, or null for direct. */
+  groupFor(route: string | undefined): ParentGroup | null {
+    const name = route ?? this.defaultRoute;
+    return name === DIRECT ? null : (this.groups.get(name) ?? null);
+  }
+
+  /** Send a request upstream; `handler` sees one response (or one error), whatever was retried. */
+  dispatch(r: RoutedRequest, handler: Dispatcher.DispatchHandler): void {
+    const group = this.groupFor(r.route);
+    if (!group) return this.dispatchDirect(r, handler);
+    if (r.scheme === 'http' || r.upgrade) this.dialer.checkLiteral(r.host);
+    const now = Date.now();
+    const order = group.candidates(r.key, now);
+    if (order.length === 0) {
+      if (group.options.fallbackDirect) return this.dispatchDirect(r, handler);
+      throw unavailable(group);
+    }
+    let i = 0;
+    const next = (): boolean => {
+      const member = order[i++];
+      if (!member) {
+        if (!group.options.fallbackDirect) return false;
+        r.setUpstream('');
+        this.dispatchDirect(r, handler);
+        return true;
+      }
+      const attempt = new Attempt(handler, member.parent, { method: r.method, hasBody: r.body !== null, alive: r.alive, next, now: Date.now });
+      r.setUpstream(`parent:${member.parent.name}`);
+      member.pool.dispatch(viaParent(r, member.parent), attempt);
+      return true;
+    };
+    next();
+  }
+
+  private dispatchDirect(r: RoutedRequest, handler: Dispatcher.DispatchHandler): void {
+    const opts: Dispatcher.DispatchOptions = { origin: `${r.scheme}://${formatAuthority(r.host, r.port)}`, path: r.path, method: r.method as Dispatcher.HttpMethod, headers: r.headers, body: r.body, blocking: false };
+    if (r.upgrade) opts.upgrade = r.upgrade;
+    this.direct.dispatch(opts, handler);
+  }
+
+  /** Open a tunnel to host:port (CONNECT that is not decrypted). */
+  async tunnel(host: string, port: number, route: string | undefined, key: PickKey, signal?: AbortSignal): Promise<Tunnel> {
+    const group = this.groupFor(route);
+    if (!group) return this.tunnelDirect(host, port, signal);
+    this.dialer.checkLiteral(host);
+    const order = group.candidates(key, Date.now());
+    let last: ProxyError = unavailable(group);
+    for (const { parent } of order) {
+      if (signal?.aborted) break;
+      try {
+        const socket = await this.tunnelVia(parent, host, port, signal, true);
+        return { socket, upstream: `parent:${parent.name}` };
+      } catch (err) {
+        last = toProxyError(err);
+      }
+    }
+    if (group.options.fallbackDirect && !signal?.aborted) return this.tunnelDirect(host, port, signal);
+    throw last;
+  }
+
+  private async tunnelDirect(host: string, port: number, signal?: AbortSignal): Promise<Tunnel> {
+    const d = await this.dialer.dial(host, port, signal, true);
+    return { socket: d.socket, upstream: formatAuthority(d.address, port) };
+  }
+
+  /**
+   * A tunnel through one parent, with its counters: active while the socket is open, a
+   * failure if it cannot be opened (a 5xx answer counts; a 403 or 407 is the parent's
+   * policy, not ill health).
+   */
+  async tunnelVia(parent: Parent, host: string, port: number, signal: AbortSignal | undefined, halfOpen: boolean): Promise<Socket> {
+    parent.begin(Date.now());
+    let socket: Socket;
+    try {
+      socket = await openParentTunnel(this.dialer, parent, host, port, this.connectTimeout, signal, halfOpen);
+    } catch (err) {
+      parent.end();
+      const status = refusedStatus(err);
+      if (status === undefined || status >= 500) parent.failed(Date.now());
+      throw err;
+    }
+    parent.succeeded();
+    socket.once('close', () => parent.end());
+    return socket;
+  }
+
+  status(): GroupStatus[] {
+    const now = Date.now();
+    return [...this.groups.values()].map((g) => g.status(now));
+  }
+
+  start(): void {
+    for (const c of this.checkers) c.start();
+  }
+
+  /** Stop health checks and close every pool once its requests are done. */
+  async close(): Promise<void> {
+    for (const c of this.checkers) c.stop();
+    await Promise.all([this.direct.close(), ...[...this.groups.values()].flatMap((g) => g.members.map((m) => m.pool.close()))]);
+  }
+
+  async destroy(): Promise<void> {
+    for (const c of this.checkers) c.stop();
+    await Promise.all([this.direct.destroy(), ...[...this.groups.values()].flatMap((g) => g.members.map((m) => m.pool.destroy()))]);
+  }
+}
+
+function unavailable(group: ParentGroup): ProxyError {
+  return new ProxyError('PARENTS_UNAVAILABLE', `no parent proxy of group "${group.name}" is available (all down, ejected or at their connection limit)`);
+}
+
+/**
+ * Plain HTTP (and upgrades) through a parent: absolute form to the parent's own pool
+ * (RFC 9112 §3.2.2), with our credentials for it. Decrypted https requests keep their
+ * origin: the parent's pool reaches it through a CONNECT tunnel.
+ */
+function viaParent(r: RoutedRequest, parent: Parent): Dispatcher.DispatchOptions {
+  const base = { method: r.method as Dispatcher.HttpMethod, body: r.body, blocking: false, ...(r.upgrade ? { upgrade: r.upgrade } : {}) };
+  if (r.scheme === 'https') return { ...base, origin: `https://${formatAuthority(r.host, r.port)}`, path: r.path, headers: r.headers };
+  const headers = parent.spec.authorization ? [...r.headers, 'proxy-authorization', parent.spec.authorization] : r.headers;
+  return { ...base, origin: parentOrigin(parent), path: `http://${formatAuthority(r.host, r.port, 80)}${r.path}`, headers };
+}
+
+/**
+ * Dial a parent and ask it for a tunnel to host:port, without touching its counters
+ * (the pools' connector uses this: the request's Attempt keeps them).
+ */
+export function openParentTunnel(dialer: Dialer, parent: Parent, host: string, port: number, timeoutMs: number, signal?: AbortSignal, halfOpen = false): Promise<Socket> {
+  return dialer
+    .dialParent(parent.spec.host, parent.spec.port, signal, halfOpen)
+    .then((d) => connectThrough(d.socket, formatAuthority(host, port), parent.name, parent.spec.authorization, timeoutMs));
+}
+
+export function parentOrigin(parent: Parent): string {
+  return `http://${formatAuthority(parent.spec.host, parent.spec.port)}`;
+}
