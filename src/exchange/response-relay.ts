@@ -109,7 +109,9 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
       if (!this.ctx.errorCode) this.ctx.fail(pe);
       return;
     }
-    if (this.req.destroyed && !this.res.headersSent) {
+    // A request that was read to the end is destroyed too (autoDestroy): only an
+    // incomplete one means the client gave up on its upload.
+    if (this.req.destroyed && !this.req.complete && !this.res.headersSent) {
       this.ctx.fail(new ProxyError('BAD_REQUEST', 'client aborted the request body'));
       this.res.destroy();
       return;

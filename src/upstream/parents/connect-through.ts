@@ -12,7 +12,7 @@ export function connectThrough(socket: Socket, target: string, parent: string, a
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { host: target };
     if (authorization) headers['proxy-authorization'] = authorization;
-    const req = request({ method: 'CONNECT', path: target, headers, createConnection: () => socket, agent: false, setHost: false });
+    const req = request({ method: 'CONNECT', path: target, headers, createConnection: () => socket, setHost: false });
     const timer = setTimeout(() => {
       req.destroy(new ProxyError('UPSTREAM_TIMEOUT', `parent ${parent} did not answer CONNECT ${target} within ${timeoutMs} ms`));
     }, timeoutMs);

@@ -76,7 +76,7 @@ export class HealthChecker {
     return new Promise((resolve, reject) => {
       const headers: Record<string, string> = { host: new URL(url).host, connection: 'close' };
       if (p.spec.authorization) headers['proxy-authorization'] = p.spec.authorization;
-      const req = request({ method: 'GET', path: url, headers, createConnection: () => socket, agent: false, setHost: false, signal });
+      const req = request({ method: 'GET', path: url, headers, createConnection: () => socket, setHost: false, signal });
       req.once('response', (res) => {
         res.resume();
         const status = res.statusCode ?? 0;
