@@ -76,7 +76,7 @@ function decisionFields(d: NonNullable<AccessRecord['decision']>): Record<string
  * (including a client that left, or an idle tunnel closed), warn when it refused on
  * purpose (policy, limits, bad input, loops), error for faults reaching the destination.
  */
-const FAULTS = /^(UPSTREAM_|DNS_|INTERNAL)/;
+const FAULTS = /^(UPSTREAM_|DNS_|PARENT|INTERNAL)/;
 const BENIGN = new Set(['CLIENT_ABORTED', 'TUNNEL_IDLE']);
 function levelOf(code: string | null): 'info' | 'warn' | 'error' {
   if (code === null || BENIGN.has(code)) return 'info';
