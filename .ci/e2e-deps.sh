@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # Debian packages the end-to-end suite drives for real. Idempotent; apt-get update once.
 # chromium + libnss3-tools (certutil): the browser test trusts the egressd CA in an NSS db.
+# squid + tinyproxy: real parent proxies (the tests start their own instances on free ports).
 set -euo pipefail
 need=()
-for cmd_pkg in "curl:curl" "git:git" "openssl:openssl" "chromium:chromium" "certutil:libnss3-tools"; do
+for cmd_pkg in "curl:curl" "git:git" "openssl:openssl" "chromium:chromium" "certutil:libnss3-tools" "squid:squid" "tinyproxy:tinyproxy"; do
   cmd=${cmd_pkg%%:*}; pkg=${cmd_pkg#*:}
-  command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}"
+  # Keep the packages' own services (squid on :3128, tinyproxy on :8888) from starting:
+  # policy-rc.d exit 101 = action forbidden. An existing one is left alone.
+  policy=/usr/sbin/policy-rc.d made_policy=0
+  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && made_policy=1; fi
+  rc=0
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" || rc=$?
+  [ "$made_policy" = 1 ] && rm -f "$policy"
+  [ "$rc" = 0 ] || exit "$rc"
 fi
 echo "e2e dependencies ready"
