@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 
 const MiB = 1024 * 1024;
-const TARGETS = ['direct', 'egressd', 'squid'];
+const TARGETS = ['direct', 'egressd', 'squid', 'parent'];
 
 /** One number per raw result; `better` says which way is good (for the reader). */
 const ROWS = [
@@ -173,6 +173,15 @@ function table(rawDir, outDir) {
   goal('W4 req/s >= tinyproxy (3,871, FACTS.md)', e.w4_rps !== undefined ? e.w4_rps >= 3871 : undefined, `${fmtOpt(e.w4_rps, int)}`);
   goal('RSS under W1 < 100 MB', e.rss_w1_max_mb !== undefined ? e.rss_w1_max_mb < 100 : undefined, `${fmtOpt(e.rss_w1_max_mb, mb)} MB`);
 
+  // Issue 7: the added cost of a parent hop (egressd -> Squid parent on the load CPU).
+  const hop = [];
+  if (medians.parent) {
+    hop.push('', 'Parent hop (egressd routed through a Squid parent that shares the load CPU):', '', '| workload | egressd direct | egressd -> parent | parent/direct |', '|---|---:|---:|---:|');
+    for (const row of ROWS.filter((r) => ['w1_rps', 'w1_p99_ms', 'w2_mibs', 'w3a_tps', 'w4_rps'].includes(r.key))) {
+      hop.push(`| ${row.label} (${row.better} is better) | ${cell('egressd', row)} | ${cell('parent', row)} | ${ratio('parent', 'egressd', row)} |`);
+    }
+  }
+
   const out = [
     `egressd bench ${meta.started ?? ''}: median of ${meta.runs ?? '?'} run(s) of ${meta.duration_s ?? '?'} s; proxy on CPU ${meta.proxy_cpu ?? '?'}, origin and load on CPU ${meta.load_cpu ?? '?'}`,
     '',
@@ -180,10 +189,11 @@ function table(rawDir, outDir) {
     '',
     'Issue 2 goals:',
     ...goals,
+    ...hop,
   ];
   if (meta.busy_before_pct > 10) out.push('', `WARNING: the machine was ${meta.busy_before_pct}% busy before the bench started; these numbers are noisy.`);
   const proxyCpu = [];
-  for (const t of ['egressd', 'squid']) {
+  for (const t of ['egressd', 'squid', 'parent']) {
     const per = Object.entries(cpu[t] ?? {}).map(([w, runs]) => `${w.toUpperCase()} ${median(Object.values(runs).map((c) => c.proxy_cpu_pct)).toFixed(0)}%`);
     if (per.length) proxyCpu.push(`- ${t}: ${per.join(', ')}`);
   }

@@ -39,7 +39,7 @@ for v in DURATION RUNS WARMUP W1_CONNS W2_CONNS W3A_CONNS W3B_CONNS W4_CONNS WRK
 done
 (( DURATION >= 1 && RUNS >= 1 )) || die "BENCH_DURATION and BENCH_RUNS must be >= 1"
 for t in $TARGETS; do
-  case $t in direct|egressd|squid) ;; *) die "unknown target '$t' in BENCH_TARGETS (direct egressd squid)";; esac
+  case $t in direct|egressd|squid|parent) ;; *) die "unknown target '$t' in BENCH_TARGETS (direct egressd squid parent)";; esac
 done
 for w in $WORKLOADS; do
   case $w in w1|w2|w3a|w3b|w4) ;; *) die "unknown workload '$w' in BENCH_WORKLOADS (w1 w2 w3a w3b w4)";; esac
@@ -148,7 +148,7 @@ EOF
 PROXY_PID=""
 PROXY_PORT=""
 
-start_egressd() {
+start_egressd() {  # [EXTRA_YAML]: appended to the config (the parent target's upstream section)
   local d=$TMP/egressd
   if [[ $BUILD == 1 ]]; then
     log "bench: building egressd (npx tsc -p .)"
@@ -161,6 +161,7 @@ start_egressd() {
   [[ -f $ROOT/bin/egressd.js ]] || die "bin/egressd.js not found: egressd is not built yet"
   sed -e "s/\${PROXY_PORT}/$EGRESSD_PORT/g" -e "s/\${ORIGIN_PORT}/$ORIGIN_PORT/g" -e "s/\${TLS_PORT}/$TLS_PORT/g" \
     "$BENCH_DIR/egressd.bench.yaml" > "$d/egressd.yaml"
+  [[ -z ${1:-} ]] || printf '%s\n' "$1" >> "$d/egressd.yaml"
   # shellcheck disable=SC2086  # EGRESSD_NODE_ARGS is a list of node flags
   (cd "$ROOT" && exec taskset -c "$PROXY_CPU" node $EGRESSD_NODE_ARGS bin/egressd.js start -c "$d/egressd.yaml") \
     >"$d/stdout.log" 2>"$d/stderr.log" &
@@ -170,8 +171,8 @@ start_egressd() {
   wait_port "$PROXY_PID" "$PROXY_PORT" egressd "$d/stderr.log"
 }
 
-start_squid() {
-  local d=$TMP/squid
+start_squid() {  # [CPU]: default the proxy CPU; the parent target runs it as the parent, on the load CPU
+  local d=$TMP/squid cpu=${1:-$PROXY_CPU}
   cat > "$d/squid.conf" <<EOF
 # bench/run.sh: a forward proxy with caching off, one worker, loopback only.
 http_port $LOOP:$SQUID_PORT
@@ -199,11 +200,21 @@ EOF
   if [[ $(id -u) == 0 ]] && id proxy >/dev/null 2>&1; then chown -R proxy: "$d"; fi
   squid -k parse -f "$d/squid.conf" >"$TMP/logs/squid-parse.log" 2>&1 \
     || { tail -n 30 "$TMP/logs/squid-parse.log" >&2; die "squid config parse failed"; }
-  taskset -c "$PROXY_CPU" squid -N -f "$d/squid.conf" >"$TMP/logs/squid.out" 2>&1 &
+  taskset -c "$cpu" squid -N -f "$d/squid.conf" >"$TMP/logs/squid.out" 2>&1 &
   PROXY_PID=$!
   PIDS+=("$PROXY_PID")
   PROXY_PORT=$SQUID_PORT
   wait_port "$PROXY_PID" "$PROXY_PORT" squid "$d/cache.log"
+}
+
+# The parent target: egressd (measured, on the proxy CPU) sends everything through a
+# Squid parent that runs beside nginx and the load on the load CPU: the added cost of
+# the parent hop to egressd, and to the whole path.
+PARENT_PID=""
+start_parent_chain() {
+  start_squid "$LOAD_CPU"
+  PARENT_PID=$PROXY_PID
+  start_egressd "upstream: { default: parent, groups: { parent: { parents: [\"http://$LOOP:$SQUID_PORT\"], health: { check: none } } } }"
 }
 
 stop_proxy() {
@@ -211,6 +222,7 @@ stop_proxy() {
   stop_pid "$PROXY_PID"
   forget_pid "$PROXY_PID"
   PROXY_PID=""; PROXY_PORT=""
+  if [[ -n $PARENT_PID ]]; then stop_pid "$PARENT_PID"; forget_pid "$PARENT_PID"; PARENT_PID=""; fi
 }
 
 check_proxy() {  # NAME: one absolute-URI GET, one CONNECT + GET, one CONNECT + TLS
@@ -284,6 +296,7 @@ bench_target() {
     direct) PROXY_PID="" ;;
     egressd) start_egressd ;;
     squid) start_squid ;;
+    parent) start_parent_chain ;;
   esac
   if [[ -n $PROXY_PID ]]; then
     sleep 1
