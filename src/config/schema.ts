@@ -151,6 +151,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** "stdout", "stderr" or a file path (relative to the config file). */
       access: z.string().default('stdout'),
+      /** Access-log lines: "json" (canonical, docs/access-log.md) or "squid" (Squid's native access.log format). */
+      format: z.enum(['json', 'squid']).default('json'),
       /** Diagnostic log (start, reload, errors). */
       server: z.string().default('stderr'),
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

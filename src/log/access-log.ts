@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { F, MSG_REQUEST, MSG_TUNNEL } from './fields.js';
+import { squidLine } from './squid-format.js';
 
 /** What the access log needs to know about one finished request or tunnel. */
 export interface AccessRecord {
@@ -110,8 +111,12 @@ export class AccessLog {
 
   private readonly flusher: NodeJS.Timeout;
 
-  constructor(target: LogTarget) {
+  /** `squid`: Squid's native access.log lines instead of JSON (log.format). */
+  private readonly squid: boolean;
+
+  constructor(target: LogTarget, format: 'json' | 'squid' = 'json') {
     this.dest = openDestination(target);
+    this.squid = format === 'squid';
     this.logger = pino({ base: null, timestamp: cachedIsoTime(), level: 'info' }, this.dest);
     this.flusher = setInterval(() => this.flushAsync(), FLUSH_MS);
     this.flusher.unref();
@@ -124,6 +129,10 @@ export class AccessLog {
   }
 
   write(r: AccessRecord, now: number): void {
+    if (this.squid) {
+      this.dest.write(squidLine(r, Date.now(), now - r.startedAt));
+      return;
+    }
     const line = {
       [F.id]: r.id,
       [F.kind]: r.kind,
