@@ -153,6 +153,15 @@ export const configSchema = z.strictObject({
       access: z.string().default('stdout'),
       /** Access-log lines: "json" (canonical, docs/access-log.md) or "squid" (Squid's native access.log format). */
       format: z.enum(['json', 'squid']).default('json'),
+      /** Rotation of an access-log file by size and/or age (for logrotate instead: SIGUSR1 reopens). */
+      rotate: z
+        .strictObject({
+          size: size.prefault(0),
+          every: duration.prefault(0),
+          keep: z.number().int().min(1).default(10),
+          gzip: z.boolean().default(true),
+        })
+        .prefault({}),
       /** Diagnostic log (start, reload, errors). */
       server: z.string().default('stderr'),
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

@@ -4,6 +4,7 @@ import type { Writable } from 'node:stream';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { F, MSG_REQUEST, MSG_TUNNEL } from './fields.js';
 import { squidLine } from './squid-format.js';
+import { RotatingDestination, type RotationOptions } from './rotation.js';
 
 /** What the access log needs to know about one finished request or tunnel. */
 export interface AccessRecord {
@@ -101,6 +102,15 @@ function cachedIsoTime(): () => string {
   };
 }
 
+export interface AccessLogOptions {
+  /** `squid`: Squid's native access.log lines instead of JSON (log.format). */
+  format?: 'json' | 'squid';
+  /** Size/age rotation of a log file (log.rotate). */
+  rotation?: Omit<RotationOptions, 'onProblem'>;
+  /** Problems writing or rotating the log, one line each (to the server log). */
+  onProblem?: (message: string) => void;
+}
+
 /** How long an access-log line may wait in the buffer on a quiet proxy. */
 const FLUSH_MS = 250;
 
@@ -111,12 +121,23 @@ export class AccessLog {
 
   private readonly flusher: NodeJS.Timeout;
 
-  /** `squid`: Squid's native access.log lines instead of JSON (log.format). */
   private readonly squid: boolean;
 
-  constructor(target: LogTarget, format: 'json' | 'squid' = 'json') {
-    this.dest = openDestination(target);
-    this.squid = format === 'squid';
+  constructor(target: LogTarget, opts: AccessLogOptions = {}) {
+    const dest = openDestination(target);
+    const { rotation } = opts;
+    const rotates = rotation && typeof target === 'string' && target !== 'stdout' && target !== 'stderr' && (rotation.size > 0 || rotation.every > 0);
+    this.dest = rotates ? (new RotatingDestination(dest, target, { ...rotation, onProblem: opts.onProblem }) as unknown as Destination) : dest;
+    this.squid = opts.format === 'squid';
+    // A full disk or a vanished folder must not take the proxy down with an unhandled
+    // 'error': say so (once a minute at most) and keep serving.
+    let lastReport = 0;
+    (dest as Destination & { on?: (e: string, f: (err: Error) => void) => void }).on?.('error', (err: Error) => {
+      const now = Date.now();
+      if (now - lastReport < 60_000) return;
+      lastReport = now;
+      opts.onProblem?.(`access log write failed: ${err.message}`);
+    });
     this.logger = pino({ base: null, timestamp: cachedIsoTime(), level: 'info' }, this.dest);
     this.flusher = setInterval(() => this.flushAsync(), FLUSH_MS);
     this.flusher.unref();
@@ -163,6 +184,17 @@ export class AccessLog {
   /** Reopen the file (after logrotate moved it; SIGUSR1). */
   reopen(): void {
     this.dest.reopen?.();
+  }
+
+  /** Flush and close the file (once it is open): for embedders and tests that remove it afterwards. */
+  async close(): Promise<void> {
+    clearInterval(this.flusher);
+    const d = this.dest as Destination & { once?: (e: string, f: () => void) => void };
+    if (!d.end || !d.once) return;
+    await new Promise<void>((resolve) => {
+      d.once!('close', resolve);
+      d.end!();
+    });
   }
 
   /** Write everything buffered now, synchronously (shutdown, fatal errors). */

@@ -65,7 +65,11 @@ export class ProxyServer {
     const server = createServerLog(opts.serverLog ?? config.log.server, config.log.level);
     this.log = server.log;
     this.serverLogDest = server.dest;
-    this.accessLog = new AccessLog(opts.accessLog ?? config.log.access, config.log.format);
+    this.accessLog = new AccessLog(opts.accessLog ?? config.log.access, {
+      format: config.log.format,
+      rotation: config.log.rotate,
+      onProblem: (m) => this.log.error(m),
+    });
     this.rt = buildRuntime(loaded, this.shared(new IdGenerator()), this.generation, null);
     this.watcher = new PolicyWatcher(() => void this.reloadPolicy());
     const { limits } = config;
