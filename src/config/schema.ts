@@ -134,6 +134,19 @@ export const configSchema = z.strictObject({
       helloTimeout: positiveDuration.prefault('10s'),
     })
     .prefault({}),
+  /** The proxy auto-config file served at /proxy.pac and /wpad.dat (docs/configuration.md#pac). */
+  pac: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      /** host:port clients use to reach egressd; empty: the Host the client fetched the PAC file with. */
+      proxy: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port').optional(),
+      backup: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port').optional(),
+      directDomains: z.array(hostPattern).default([]),
+      directCidrs: z.array(z.string().refine((c) => /^\d+\.\d+\.\d+\.\d+(\/\d{1,2})?$/.test(c) && parseCidr(c) !== undefined, { message: 'IPv4 CIDR expected (PAC address rules are IPv4 only)' })).default([]),
+      directPlainHosts: z.boolean().default(true),
+      fallbackDirect: z.boolean().default(false),
+    })
+    .prefault({}),
   /** Parent proxies and the default route (docs/configuration.md#upstream). */
   upstream: upstreamSchema,
   policy: z

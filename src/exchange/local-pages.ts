@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { escapeHtml, helpHtml } from '../http/pages.js';
 import type { Runtime } from './runtime.js';
+import { generatePac } from '../pac/generate.js';
 
 /** The interception CA as devices download it. */
 export interface CaDownload {
@@ -26,6 +27,7 @@ export function serveLocal(rt: Runtime, path: string, method: string, host: stri
   if (ca && p === '/egressd-ca.der') {
     return send(res, method, 200, 'application/pkix-cert', ca.der, { 'content-disposition': 'attachment; filename="egressd-ca.der"' });
   }
+  if (p === '/proxy.pac' || p === '/wpad.dat') return servePac(rt, method, host, res);
   if (CA_PATHS.has(p!)) {
     // Not the help page: a device script fetching the CA must see that it failed.
     return send(res, method, 404, 'text/plain; charset=utf-8', 'the interception CA is not served here (interception is off or tls.serveCa is false)\n');
@@ -50,6 +52,20 @@ function onboarding(ca: CaDownload): string {
 <p>Compare the fingerprint with the one your IT team published before trusting it.
 Managed devices get it automatically (see docs/deploy-ca.md).</p>
 </body>`;
+}
+
+/**
+ * The PAC file, for browsers and WPAD. The proxy address in it is the configured one,
+ * else the address the client used to fetch it (its Host header), else the listener's.
+ */
+function servePac(rt: Runtime, method: string, hostHeader: string, res: ServerResponse): number {
+  const pac = rt.config.pac;
+  if (!pac.enabled) return send(res, method, 404, 'text/plain; charset=utf-8', 'no PAC file is served here (pac.enabled is false)\n');
+  const sock = res.socket;
+  const listener = sock?.localAddress ? `${sock.localAddress.includes(':') ? `[${sock.localAddress}]` : sock.localAddress}:${sock.localPort}` : '';
+  const proxy = pac.proxy ?? (/^[^\s/]+:\d+$/.test(hostHeader) ? hostHeader : listener);
+  const body = generatePac({ ...pac, proxy, ...(pac.backup ? { backup: pac.backup } : {}) });
+  return send(res, method, 200, 'application/x-ns-proxy-autoconfig', body);
 }
 
 function send(res: ServerResponse, method: string, status: number, type: string, body: string | Buffer, extra: Record<string, string> = {}): number {
