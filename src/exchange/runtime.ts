@@ -3,6 +3,7 @@ import type { Agent } from 'undici';
 import type { Config } from '../config/schema.js';
 import type { AccessLog } from '../log/access-log.js';
 import type { Policy } from '../policy/index.js';
+import type { HttpCache } from '../cache/index.js';
 import type { CaDownload } from './local-pages.js';
 import type { Dialer } from '../upstream/dialer.js';
 import type { IdGenerator } from './context.js';
@@ -26,4 +27,6 @@ export interface Runtime {
   readonly policy: Policy | null;
   /** The interception CA for download, when interception is set up. */
   readonly ca: CaDownload | null;
+  /** The shared HTTP cache; null when cache.enabled is false. */
+  readonly cache: HttpCache | null;
 }

@@ -23,6 +23,7 @@ export interface AccessRecord {
   sni: string | null;
   user: string | null;
   groups: readonly string[];
+  cache: string | null;
   decision: {
     readonly action: string;
     readonly ruleId: string;
@@ -142,6 +143,7 @@ export class AccessLog {
       [F.tls]: r.tls,
       [F.sni]: r.sni,
       [F.decision]: r.decision === null ? null : decisionFields(r.decision),
+      [F.cache]: r.cache,
     };
     const msg = r.kind === 'http' || r.kind === 'local' ? MSG_REQUEST : MSG_TUNNEL;
     // Level follows the outcome: proxy faults are errors, refusals warnings.

@@ -15,7 +15,9 @@ import { handleConnect, type InterceptionDeps, type TunnelRegistry } from '../tu
 import { originOf } from '../tunnel/intercept.js';
 import { Interceptor } from '../tunnel/interceptor.js';
 import { SelfEndpoints } from '../upstream/dialer.js';
-import { buildRuntime, type Shared } from './build-runtime.js';
+import { buildCacheStore, buildRuntime, type Shared } from './build-runtime.js';
+import type { CacheStore } from '../cache/index.js';
+import type { CacheStatus } from '../cache/status.js';
 import { filesOf, loadPolicyFiles, PolicyWatcher } from './policy-files.js';
 import { handleClientError } from './client-error.js';
 import { ClientGate } from './client-gate.js';
@@ -55,6 +57,8 @@ export class ProxyServer {
   private readonly inflight = new Map<ServerResponse, ProxyContext>();
   private draining = false;
   private readonly self = new SelfEndpoints();
+  /** Built once from the first config: cached responses survive reloads. */
+  private readonly cache: { store: CacheStore; counts: Record<CacheStatus, number> } | null;
   private readonly registry: TunnelRegistry = {
     add: (s) => s.forEach((x) => this.tunnels.add(x)),
     delete: (s) => s.forEach((x) => this.tunnels.delete(x)),
@@ -66,6 +70,8 @@ export class ProxyServer {
     this.log = server.log;
     this.serverLogDest = server.dest;
     this.accessLog = new AccessLog(opts.accessLog ?? config.log.access);
+    const store = buildCacheStore(config, this.log);
+    this.cache = store ? { store, counts: { hit: 0, stale: 0, revalidated: 0, miss: 0, bypass: 0 } } : null;
     this.rt = buildRuntime(loaded, this.shared(new IdGenerator()), this.generation, null);
     this.watcher = new PolicyWatcher(() => void this.reloadPolicy());
     const { limits } = config;
@@ -73,7 +79,7 @@ export class ProxyServer {
   }
 
   private shared(ids: IdGenerator): Shared {
-    return { accessLog: this.accessLog, log: this.log, ids, self: this.self, hostsFile: this.opts.hostsFile, ca: this.interception?.interceptor.download ?? null };
+    return { accessLog: this.accessLog, log: this.log, ids, self: this.self, hostsFile: this.opts.hostsFile, cache: this.cache, ca: this.interception?.interceptor.download ?? null };
   }
 
   get runtime(): Runtime {
@@ -93,6 +99,8 @@ export class ProxyServer {
     if (watch) this.watcher.watch(filesOf(files, policy));
     if (policy) this.log.info({ files, rules: policy.rules.length }, 'policy loaded');
     await this.ensureInterception();
+    // The disk tier's index is rebuilt before the first request can look it up.
+    await this.cache?.store.open();
     const out: BoundAddress[] = [];
     for (const l of this.loaded.config.listeners) {
       const server = this.createListener();
@@ -238,6 +246,10 @@ export class ProxyServer {
       ['listeners', old.listeners, next.config.listeners],
       ['log', old.log, next.config.log],
       ['limits.maxHeaderSize', old.limits.maxHeaderSize, next.config.limits.maxHeaderSize],
+      ['cache.enabled', old.cache.enabled, next.config.cache.enabled],
+      ['cache.memory', old.cache.memory, next.config.cache.memory],
+      ['cache.disk', old.cache.disk, next.config.cache.disk],
+      ['admin', old.admin, next.config.admin],
     ].filter(([, a, b]) => JSON.stringify(a) !== JSON.stringify(b)).map(([k]) => k as string);
     if (needRestart.length) this.log.warn({ keys: needRestart }, `changes to ${needRestart.join(', ')} take effect at the next restart`);
     this.loaded = next;
@@ -326,6 +338,7 @@ export class ProxyServer {
     for (const s of servers) s.closeAllConnections();
     for (const t of this.tunnels) t.destroy(cut);
     await this.rt.pool.destroy().catch(() => {});
+    await this.cache?.store.close().catch(() => {});
     // Let 'close' handlers write their log lines before the final flush.
     await new Promise((r) => setImmediate(r));
     this.accessLog.flush();
