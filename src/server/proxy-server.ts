@@ -17,6 +17,7 @@ import { Interceptor } from '../tunnel/interceptor.js';
 import { SelfEndpoints } from '../upstream/dialer.js';
 import { buildCacheStore, buildRuntime, type Shared } from './build-runtime.js';
 import type { CacheStore } from '../cache/index.js';
+import { AdminServer } from '../admin/admin-server.js';
 import type { CacheStatus } from '../cache/status.js';
 import { filesOf, loadPolicyFiles, PolicyWatcher } from './policy-files.js';
 import { handleClientError } from './client-error.js';
@@ -59,6 +60,8 @@ export class ProxyServer {
   private readonly self = new SelfEndpoints();
   /** Built once from the first config: cached responses survive reloads. */
   private readonly cache: { store: CacheStore; counts: Record<CacheStatus, number> } | null;
+  /** The admin API (cache purge and stats), when admin.listen is set. */
+  readonly admin: AdminServer;
   private readonly registry: TunnelRegistry = {
     add: (s) => s.forEach((x) => this.tunnels.add(x)),
     delete: (s) => s.forEach((x) => this.tunnels.delete(x)),
@@ -73,6 +76,7 @@ export class ProxyServer {
     const store = buildCacheStore(config, this.log);
     this.cache = store ? { store, counts: { hit: 0, stale: 0, revalidated: 0, miss: 0, bypass: 0 } } : null;
     this.rt = buildRuntime(loaded, this.shared(new IdGenerator()), this.generation, null);
+    this.admin = new AdminServer(config.admin, { cache: () => this.rt.cache, log: this.log });
     this.watcher = new PolicyWatcher(() => void this.reloadPolicy());
     const { limits } = config;
     this.gate = new ClientGate(config.clients.allow, limits.maxConnections, limits.maxConnectionsPerClient);
@@ -117,6 +121,7 @@ export class ProxyServer {
       out.push({ address: a.address, port: a.port, family: a.family });
       this.log.info({ address: a.address, port: a.port, mode: l.mode }, `listening on ${fmt(a)}`);
     }
+    await this.admin.listen();
     return out;
   }
 
@@ -320,6 +325,7 @@ export class ProxyServer {
   async close(graceMs = this.loaded.config.timeouts.shutdownGrace): Promise<void> {
     this.draining = true;
     this.watcher.close();
+    await this.admin.close();
     for (const s of this.servers) s.close();
     // The inner server never bound: close() only stops its connection checks.
     this.interception?.inner.http.close(() => {});
