@@ -162,11 +162,15 @@ describe('serving stale (RFC 5861)', () => {
       expect(s.body).toBe('gen1');
       expect(s.headers['x-cache']).toBe('STALE from egressd');
     }
-    await sleep(400);
-    expect(origin.count(p)).toBe(2);
-    const fresh = await get(p);
+    // The refresh takes the origin's 200 ms; stale answers meanwhile start no second one.
+    let fresh = await get(p);
+    for (let i = 0; i < 30 && fresh.headers['x-cache'] !== 'HIT from egressd'; i++) {
+      await sleep(100);
+      fresh = await get(p);
+    }
     expect(fresh.body).toBe('gen2');
     expect(fresh.headers['x-cache']).toBe('HIT from egressd');
+    expect(origin.count(p)).toBe(2);
     const line = await px.access.waitFor((l) => l.url === url(p) && l.cache === 'stale');
     expect(line.status).toBe(200);
   });
@@ -208,6 +212,24 @@ describe('origin unreachable (§4.2.4)', () => {
       const refused = await viaProxy(px.port, u);
       expect(refused.status).toBe(502);
       expect(refused.headers['x-egressd-error']).toMatch(/^UPSTREAM_REFUSED/);
+    } finally {
+      await allow.close();
+      await down.close().catch(() => {});
+    }
+  });
+
+  it('answers 504 for a stale must-revalidate response when the origin is unreachable (§5.2.2.2)', async () => {
+    const down = await startCacheOrigin();
+    const allow = await startTestProxy({ cache: { staleIfUnreachable: '1h' } });
+    try {
+      const u = `http://127.0.0.1:${down.port}/strict`;
+      down.route('/strict', { headers: { 'cache-control': 'max-age=0, must-revalidate', etag: '"s"' }, body: 'strict' });
+      await viaProxy(allow.port, u);
+      await down.close();
+      const r = await viaProxy(allow.port, u);
+      expect(r.status).toBe(504);
+      expect(r.headers['x-egressd-error']).toMatch(/^CACHE_REVALIDATION_FAILED: .*UPSTREAM_REFUSED/);
+      expect(r.body).not.toContain('strict');
     } finally {
       await allow.close();
       await down.close().catch(() => {});

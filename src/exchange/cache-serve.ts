@@ -23,8 +23,9 @@ const NOT_IN_304 = new Set(['content-type', 'content-encoding', 'content-languag
  */
 export function serveEntry(x: Exchange, e: CacheEntry, status: CacheStatus): void {
   const { ctx, res, rt, req } = x;
+  // ctx.upstream stays as it is: null for a hit answered by the stage, the origin's
+  // address when it was asked (revalidated, stale after an error status).
   markCache(x, status);
-  ctx.upstream = null;
   if (res.destroyed) return;
   if (ctx.decision?.response) {
     const d = decideResponse(ctx.decision, { contentType: getHeader(e.headers, 'content-type'), contentLength: e.body.length });

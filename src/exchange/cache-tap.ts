@@ -13,7 +13,9 @@ import {
   type Forward,
   type HttpCache,
 } from '../cache/index.js';
+import { ProxyError, toProxyError } from '../http/errors.js';
 import type { Target } from '../http/target.js';
+import { sendError } from './respond.js';
 import { markCache, serveEntry } from './cache-serve.js';
 import type { Exchange } from './request-checks.js';
 import type { RelayTap } from './response-relay.js';
@@ -103,11 +105,19 @@ export class CacheTap implements RelayTap {
     this.settle(this.writer?.commit() ? 'stored' : 'uncacheable');
   }
 
-  onError(_err: Error, answerable: boolean): boolean {
+  onError(err: Error, answerable: boolean): boolean {
     this.writer?.abort();
     this.settle('failed');
     const stale = this.r.stale;
     if (!answerable || !stale) return false;
+    if (stale.mustRevalidate) {
+      // §5.2.2.2: "if a cache is disconnected, the cache MUST generate an error response
+      // rather than reuse the stale response": 504.
+      const cause = toProxyError(err);
+      const { rt, ctx, req, res } = this.x;
+      sendError(rt, ctx, req, res, new ProxyError('CACHE_REVALIDATION_FAILED', `the stored response must be revalidated and the origin failed: ${cause.message} (${cause.code})`), true);
+      return true;
+    }
     // No answer at all from the origin: a disconnected cache may serve stale (§4.2.4).
     if (!staleOnError(stale, this.r.reqCc, Date.now(), true, this.cache.opts.staleIfUnreachable / 1000)) return false;
     serveEntry(this.x, stale, 'stale');
