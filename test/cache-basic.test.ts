@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCacheOrigin, viaProxy, type CacheOrigin } from './helpers/cache-origin.js';
-import { startTestProxy, type TestProxy } from './helpers/proxy.js';
+import { baseConfig, startTestProxy, type TestProxy } from './helpers/proxy.js';
 
 /**
  * The cache through the real proxy: hits and misses, freshness sources, Age, X-Cache and
@@ -172,3 +172,19 @@ describe('bypass', () => {
   });
 });
 
+
+describe('reload', () => {
+  it('keeps stored responses and the counters across a config reload', async () => {
+    const p = uniq();
+    origin.route(p, { headers: { 'cache-control': 'max-age=600' }, body: 'kept' });
+    await get(p);
+    const before = px.proxy.runtime.cache!.stats();
+    px.writeConfig({ ...baseConfig(), proxy: { adminContact: 'ops@example.test' } });
+    expect((await px.proxy.reload()).ok).toBe(true);
+    const b = await get(p);
+    expect(b.headers['x-cache']).toBe('HIT from egressd');
+    const after = px.proxy.runtime.cache!.stats();
+    expect(after.hits).toBe(before.hits + 1);
+    expect(after.entries).toBe(before.entries);
+  });
+});
