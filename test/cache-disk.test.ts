@@ -132,6 +132,23 @@ describe('DiskStore', () => {
     expect(s.stats().entries).toBe(0);
   });
 
+  it('discards truncated and foreign files when it opens, without reading every body', async () => {
+    const d = join(dir, 'open');
+    const s = new DiskStore(d, 1 << 20, silent);
+    await s.open();
+    s.put(entry('GET http://h/a', 1000));
+    s.put(entry('GET http://h/b', 1000));
+    await s.flush();
+    const [first] = entries(d);
+    writeFileSync(join(d, first!), readFileSync(join(d, first!)).subarray(0, 600));
+    writeFileSync(join(d, 'junk.entry'), 'not a cache file');
+    const again = new DiskStore(d, 1 << 20, silent);
+    await again.open();
+    expect(again.stats().entries).toBe(1);
+    expect(entries(d)).toHaveLength(1);
+    expect(entries(d)).not.toContain('junk.entry');
+  });
+
   it('purges by URL predicate', async () => {
     const s = new DiskStore(join(dir, 'purge'), 1 << 20, silent);
     await s.open();

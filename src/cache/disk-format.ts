@@ -68,15 +68,33 @@ export function decode(buf: Buffer, expectKey?: string): { key: string; url: str
   return { key: meta.key, url: meta.url, variants };
 }
 
-/** Just the key and URL from the head of a file (startup index), or undefined if unreadable. */
-export function peekMeta(buf: Buffer): { key: string; url: string } | undefined {
+/** Where the meta JSON of a file starts and how long it is, from its first bytes. */
+export function metaSpan(head: Buffer): { start: number; length: number } {
+  if (head.subarray(0, MAGIC.length).toString('latin1') !== MAGIC) throw new CorruptEntry('bad magic');
+  const nl = head.indexOf(10, MAGIC.length);
+  if (nl < 0) throw new CorruptEntry('no meta length');
+  const length = Number(head.subarray(MAGIC.length, nl).toString('latin1'));
+  if (!Number.isInteger(length) || length <= 0) throw new CorruptEntry('bad meta length');
+  return { start: nl + 1, length };
+}
+
+/**
+ * What the startup index needs from a file's meta (key, URL, variant count) and the
+ * file size it implies, so a truncated file is caught without reading its bodies; the
+ * checksum is verified when the entry is read.
+ */
+export function indexMeta(metaJson: Buffer, metaEnd: number): { key: string; url: string; entries: number; size: number } {
+  let meta: FileMeta;
   try {
-    const nl = buf.indexOf(10, MAGIC.length);
-    if (buf.subarray(0, MAGIC.length).toString('latin1') !== MAGIC || nl < 0) return undefined;
-    const len = Number(buf.subarray(MAGIC.length, nl).toString('latin1'));
-    const meta = JSON.parse(buf.subarray(nl + 1, nl + 1 + len).toString('utf8')) as FileMeta;
-    return typeof meta.key === 'string' && typeof meta.url === 'string' ? { key: meta.key, url: meta.url } : undefined;
+    meta = JSON.parse(metaJson.toString('utf8')) as FileMeta;
   } catch {
-    return undefined;
+    throw new CorruptEntry('meta is not JSON');
   }
+  if (typeof meta.key !== 'string' || typeof meta.url !== 'string' || !Array.isArray(meta.variants) || meta.variants.length === 0) throw new CorruptEntry('bad meta');
+  let size = metaEnd;
+  for (const v of meta.variants) {
+    if (!Number.isInteger(v.bodyLength) || v.bodyLength < 0) throw new CorruptEntry('bad variant');
+    size += v.bodyLength;
+  }
+  return { key: meta.key, url: meta.url, entries: meta.variants.length, size };
 }

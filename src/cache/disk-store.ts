@@ -1,8 +1,8 @@
-import { mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { mkdir, open as openFile, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { writeFileAtomic } from '../tls/atomic-file.js';
-import { CorruptEntry, decode, encode, fileNameOf, peekMeta } from './disk-format.js';
+import { CorruptEntry, decode, encode, fileNameOf, indexMeta, metaSpan } from './disk-format.js';
 import type { CacheEntry } from './entry.js';
 import { withVariant, type CacheStore, type StoreStats, type Variants } from './store.js';
 
@@ -40,11 +40,7 @@ export class DiskStore implements CacheStore {
     for (const name of names) {
       const file = join(this.dir, name);
       try {
-        const [buf, st] = await Promise.all([readFile(file), stat(file)]);
-        const meta = peekMeta(buf);
-        if (!meta || fileNameOf(meta.key) !== name) throw new CorruptEntry('unreadable head');
-        const { variants } = decode(buf, meta.key);
-        rows.push({ key: meta.key, url: meta.url, file, size: buf.length, entries: variants.length, mtime: st.mtimeMs });
+        rows.push({ ...(await this.readIndexRow(file, name)), file });
       } catch (err) {
         this.log.warn({ file, err: String(err) }, 'cache: discarding a corrupt disk entry');
         await unlink(file).catch(() => {});
@@ -53,6 +49,26 @@ export class DiskStore implements CacheStore {
     rows.sort((a, b) => a.mtime - b.mtime);
     for (const { mtime: _m, ...row } of rows) this.add(row);
     this.evict();
+  }
+
+  /** Index one file from its head only (a large cache starts without reading every body). */
+  private async readIndexRow(file: string, name: string): Promise<Omit<IndexRow, 'file'> & { mtime: number }> {
+    const fh = await openFile(file, 'r');
+    try {
+      const st = await fh.stat();
+      const head = Buffer.alloc(Math.min(st.size, 64 * 1024));
+      await fh.read(head, 0, head.length, 0);
+      const span = metaSpan(head);
+      const json = Buffer.alloc(span.length);
+      const { bytesRead } = await fh.read(json, 0, span.length, span.start);
+      if (bytesRead !== span.length) throw new CorruptEntry('truncated meta');
+      const meta = indexMeta(json, span.start + span.length);
+      if (fileNameOf(meta.key) !== name) throw new CorruptEntry('file name does not match its key');
+      if (meta.size !== st.size) throw new CorruptEntry(`size ${st.size} does not match the ${meta.size} bytes its meta describes`);
+      return { key: meta.key, url: meta.url, size: st.size, entries: meta.entries, mtime: st.mtimeMs };
+    } finally {
+      await fh.close();
+    }
   }
 
   get(key: string): Variants | undefined | Promise<Variants | undefined> {
