@@ -50,6 +50,18 @@ export function storeRefusal(cache: HttpCache, method: string, requestHeaders: r
   });
 }
 
+/** X-Cache / Cache-Status for a forwarded response: a handful of combinations, built once each. */
+const missFields = new Map<string, readonly string[]>();
+function missHeaders(name: string, fwd: Forward, refusal: string | null): string[] {
+  const k = `${name}\u0000${fwd}\u0000${refusal ?? ''}`;
+  let h = missFields.get(k);
+  if (!h) {
+    h = Object.freeze(['x-cache', xCache('miss', name), 'cache-status', cacheStatusForward(name, fwd, refusal === null, refusal ?? undefined)]);
+    missFields.set(k, h);
+  }
+  return h as string[];
+}
+
 /** Headers as the relay built them, minus the Via it appended (added again on each hit). */
 function storedHeaders(headers: string[], via: string | null): string[] {
   return via !== null && headers[headers.length - 2] === 'via' ? headers.slice(0, -2) : headers.slice();
@@ -93,8 +105,7 @@ export class CacheTap implements RelayTap {
     } else {
       this.settle('uncacheable');
     }
-    const name = x.rt.config.proxy.name;
-    return ['x-cache', xCache('miss', name), 'cache-status', cacheStatusForward(name, r.stale ? 'stale' : r.fwd, refusal === null, refusal ?? undefined)];
+    return missHeaders(x.rt.config.proxy.name, r.stale ? 'stale' : r.fwd, refusal);
   }
 
   onData(chunk: Buffer): void {
