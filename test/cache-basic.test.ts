@@ -188,3 +188,25 @@ describe('reload', () => {
     expect(after.entries).toBe(before.entries);
   });
 });
+
+describe('with an undici client', () => {
+  it('gets the hit through a ProxyAgent on a keep-alive connection', async () => {
+    const { ProxyAgent, request } = await import('undici');
+    const agent = new ProxyAgent({ uri: px.url, proxyTunnel: false });
+    try {
+      const p = uniq();
+      origin.route(p, { headers: { 'cache-control': 'max-age=60', etag: '"u"' }, body: 'undici body' });
+      const a = await request(url(p), { dispatcher: agent });
+      expect(await a.body.text()).toBe('undici body');
+      const b = await request(url(p), { dispatcher: agent });
+      expect(b.headers['x-cache']).toBe('HIT from egressd');
+      expect(await b.body.text()).toBe('undici body');
+      const c = await request(url(p), { dispatcher: agent, headers: { 'if-none-match': '"u"' } });
+      expect(c.statusCode).toBe(304);
+      await c.body.dump();
+      expect(origin.count(p)).toBe(1);
+    } finally {
+      await agent.close();
+    }
+  });
+});
