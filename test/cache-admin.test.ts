@@ -8,7 +8,8 @@ import { loadConfig } from '../src/config/load.js';
 import { ConfigError } from '../src/config/yaml-source.js';
 import { startCacheOrigin, viaProxy, type CacheOrigin } from './helpers/cache-origin.js';
 import { ensureBuilt, runCliAsync } from './helpers/err-cli.js';
-import { startTestProxy, type TestProxy } from './helpers/proxy.js';
+import { baseConfig, LogSink, merge, startTestProxy, type TestProxy } from './helpers/proxy.js';
+import { ProxyServer } from '../src/server/proxy-server.js';
 
 /** The admin API (purge by URL and host glob, stats, token) and `egressd cache purge|stats`. */
 let origin: CacheOrigin;
@@ -182,5 +183,33 @@ describe('egressd cache purge|stats', () => {
     expect(r.stdout).toMatch(/egressd cache purge URL\|--host GLOB/);
     const main = await runCliAsync(['--help']);
     expect(main.stdout).toMatch(/egressd cache purge/);
+  });
+});
+
+describe('start-up failures', () => {
+  /** A proxy whose listen() is expected to fail; closed whatever happens. */
+  async function listenFails(over: Record<string, unknown>): Promise<Error> {
+    const f = join(dir, `fail-${Math.random().toString(36).slice(2)}.yaml`);
+    writeFileSync(f, stringify(merge(baseConfig(), over)));
+    const proxy = new ProxyServer(loadConfig(f), { accessLog: new LogSink(), serverLog: new LogSink() });
+    try {
+      await proxy.listen();
+    } catch (err) {
+      return err as Error;
+    } finally {
+      await proxy.close(0);
+    }
+    throw new Error('listen() should have failed');
+  }
+
+  it('an admin port in use fails the start with a message naming admin.listen', async () => {
+    const taken = px.proxy.admin.address!.port;
+    expect((await listenFails({ admin: { listen: { address: '127.0.0.1', port: taken } } })).message).toMatch(/admin API \(admin.listen\): .*EADDRINUSE/);
+  });
+
+  it('an unusable disk folder fails the start with a message naming cache.disk', async () => {
+    const file = join(dir, 'not-a-folder');
+    writeFileSync(file, 'x');
+    expect((await listenFails({ cache: { disk: { dir: join(file, 'sub') } } })).message).toMatch(/cache.disk: cannot use the folder .*(ENOTDIR|EEXIST)/);
   });
 });

@@ -38,7 +38,7 @@ export class AdminServer {
     if (!l) return null;
     const server = createServer({ requestTimeout: 10_000, headersTimeout: 5000 }, (req, res) => this.handle(req, res));
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      server.once('error', (err: NodeJS.ErrnoException) => reject(Object.assign(new Error(`admin API (admin.listen): ${err.message}`), { code: err.code })));
       server.listen({ host: l.address.replace(/^\[|\]$/g, ''), port: l.port }, () => {
         server.removeListener('error', reject);
         resolve();

@@ -34,8 +34,14 @@ export class DiskStore implements CacheStore {
   ) {}
 
   async open(): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
-    const names = (await readdir(this.dir)).filter((n) => n.endsWith('.entry'));
+    let names: string[];
+    try {
+      await mkdir(this.dir, { recursive: true });
+      names = (await readdir(this.dir)).filter((n) => n.endsWith('.entry'));
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw Object.assign(new Error(`cache.disk: cannot use the folder ${this.dir}: ${e.code ?? e.message}`), { code: e.code });
+    }
     const rows: (IndexRow & { mtime: number })[] = [];
     for (const name of names) {
       const file = join(this.dir, name);
