@@ -15,24 +15,9 @@ export function getHeader(list: readonly string[], name: string): string | undef
   return out;
 }
 
-export function hasHeader(list: readonly string[], name: string): boolean {
-  for (let i = 0; i < list.length; i += 2) if (list[i]!.length === name.length && list[i]!.toLowerCase() === name) return true;
-  return false;
-}
-
-/** A copy without the named fields (lowercase names). */
-export function withoutHeaders(list: readonly string[], names: ReadonlySet<string>): HeaderList {
-  const out: HeaderList = [];
-  for (let i = 0; i < list.length; i += 2) if (!names.has(list[i]!.toLowerCase())) out.push(list[i]!, list[i + 1]!);
-  return out;
-}
-
 /** An HTTP-date (RFC 9110 §5.6.7) in ms since the epoch, or undefined when invalid. */
 export function parseHttpDate(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const t = Date.parse(v);
   return Number.isNaN(t) ? undefined : t;
 }
-
-/** Request header from node's rawHeaders, all lines joined. */
-export const requestHeader = getHeader;

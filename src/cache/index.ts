@@ -12,5 +12,5 @@ export { notStorableReason } from './storable.js';
 export { notModified, isConditional, validatorHeaders } from './conditional.js';
 export { rangeOf, ifRangeHolds } from './range.js';
 export { currentAge } from './freshness.js';
-export { getHeader, withoutHeaders } from './headers.js';
+export { getHeader } from './headers.js';
 export { xCache, cacheStatusHit, cacheStatusForward, type CacheStatus, type Forward } from './status.js';

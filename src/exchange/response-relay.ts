@@ -88,7 +88,6 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     // client's body will never be read, so this connection cannot be reused.
     if (!this.req.complete) res.shouldKeepAlive = false;
     if (ctx.decision?.response && !this.responseAllowed(rawHeaders)) return false;
-    // Head, a small body and its end usually arrive in one tick: one write, not three.
     const headers = forwardResponseHeaders(rawHeaders, this.rt.via);
     if (this.tap) {
       const extra = this.tap.onHeaders(statusCode, statusText, headers);
@@ -100,6 +99,7 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     } else if (this.extraHeaders) {
       for (const h of this.extraHeaders) headers.push(h);
     }
+    // Head, a small body and its end usually arrive in one tick: one write, not three.
     res.cork();
     process.nextTick(uncork, res);
     res.writeHead(statusCode, statusText, headers);
