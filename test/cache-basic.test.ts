@@ -35,7 +35,9 @@ describe('hits and misses', () => {
     expect(b.status).toBe(200);
     expect(b.body).toBe('hello');
     expect(b.headers['x-cache']).toBe('HIT from egressd');
-    expect(b.headers['cache-status']).toMatch(/^egressd; hit; ttl=(59|60)$/);
+    const ttl = Number(/^egressd; hit; ttl=(\d+)$/.exec(String(b.headers['cache-status']))![1]);
+    expect(ttl).toBeLessThanOrEqual(60);
+    expect(ttl).toBeGreaterThan(50);
     expect(b.headers.age).toMatch(/^\d+$/);
     expect(b.headers['content-type']).toBe('text/plain');
     expect(origin.count(p)).toBe(1);
@@ -108,7 +110,8 @@ describe('freshness sources (§4.2.1, §4.2.2) and Age (§4.2.3)', () => {
     await get(p);
     const b = await get(p);
     expect(b.headers['x-cache']).toBe('HIT from egressd');
-    expect(b.headers.age).toBe('0');
+    // Only our own response delay counts, not the hour the origin's clock is ahead.
+    expect(Number(b.headers.age)).toBeLessThan(5);
   });
 });
 

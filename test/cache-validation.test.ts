@@ -154,7 +154,7 @@ describe('validation (§4.3)', () => {
 describe('serving stale (RFC 5861)', () => {
   it('stale-while-revalidate serves the stale entry at once and refreshes it once in the background', async () => {
     const p = uniq();
-    origin.route(p, (_req, k) => ({ headers: { 'cache-control': 'max-age=1, stale-while-revalidate=60' }, body: `gen${k}`, delayMs: k > 1 ? 200 : 0 }));
+    origin.route(p, (_req, k) => ({ headers: { 'cache-control': `max-age=${k === 1 ? 1 : 60}, stale-while-revalidate=60` }, body: `gen${k}`, delayMs: k > 1 ? 1500 : 0 }));
     await get(p);
     await sleep(1100);
     const [s1, s2, s3] = await Promise.all([get(p), get(p), get(p)]);
@@ -162,9 +162,9 @@ describe('serving stale (RFC 5861)', () => {
       expect(s.body).toBe('gen1');
       expect(s.headers['x-cache']).toBe('STALE from egressd');
     }
-    // The refresh takes the origin's 200 ms; stale answers meanwhile start no second one.
+    // The refresh takes the origin's 1.5 s; stale answers meanwhile start no second one.
     let fresh = await get(p);
-    for (let i = 0; i < 30 && fresh.headers['x-cache'] !== 'HIT from egressd'; i++) {
+    for (let i = 0; i < 60 && fresh.headers['x-cache'] !== 'HIT from egressd'; i++) {
       await sleep(100);
       fresh = await get(p);
     }
