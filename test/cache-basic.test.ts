@@ -213,3 +213,20 @@ describe('with an undici client', () => {
     }
   });
 });
+
+describe('cache.allowSetCookie', () => {
+  it('stores a Set-Cookie response, cookie included, only when the config says so', async () => {
+    const loose = await startTestProxy({ cache: { allowSetCookie: true } });
+    try {
+      const p = uniq();
+      origin.route(p, { headers: { 'cache-control': 'max-age=60', 'set-cookie': 'lang=en' }, body: 'x' });
+      await viaProxy(loose.port, url(p));
+      const b = await viaProxy(loose.port, url(p));
+      expect(b.headers['x-cache']).toBe('HIT from egressd');
+      expect(b.headers['set-cookie']).toEqual(['lang=en']);
+      expect(origin.count(p)).toBe(1);
+    } finally {
+      await loose.close();
+    }
+  });
+});
