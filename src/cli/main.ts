@@ -16,6 +16,9 @@ Usage:
   egressd audit [options] [FILE...]
                                    summarise access logs (top users, destinations,
                                    denials, bytes, cache, errors)
+  egressd cache purge URL|--host GLOB | cache stats [-c FILE]
+                                   purge the shared cache or show its statistics
+                                   (through the admin API, admin.listen)
   egressd --version                print the version
   egressd --help                   this help ("egressd COMMAND --help" for one command)
 
@@ -62,6 +65,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (command === 'ca') return (await import('./ca.js')).caCommand(rest);
   if (command === 'audit') return (await import('./audit.js')).auditCommand(rest);
+  if (command === 'cache') return (await import('./cache.js')).cacheCommand(rest);
   const help = COMMAND_HELP[command];
   if (!help) {
     process.stderr.write(`egressd: unknown command "${command}"\n\n${HELP}\n`);

@@ -39,6 +39,7 @@ export function loadConfig(file: string = DEFAULT_CONFIG_FILE): LoadedConfig {
   config.log.server = rel(config.log.server);
   config.policy.files = config.policy.files.map(rel);
   config.tls.ca.dir = rel(config.tls.ca.dir);
+  if (config.cache.disk) config.cache.disk.dir = rel(config.cache.disk.dir);
   config.tls.upstreamCaFiles = config.tls.upstreamCaFiles.map(rel);
   return { file: abs, config: deepFreeze(config) };
 }

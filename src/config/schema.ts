@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseCidr } from '../http/cidr.js';
 import { hostPatternProblem } from '../policy/host-list.js';
+import { parsePathGlob } from '../policy/path.js';
 import { duration, positiveDuration, size } from './units.js';
 import { upstreamSchema } from './upstream-schema.js';
 
@@ -15,6 +16,26 @@ const hostPattern = z.string().min(1).superRefine((s, ctx) => {
 const ipAddress = z.string().refine((s) => isIP(s.replace(/^\[|\]$/g, '')) !== 0, {
   message: 'must be an IPv4 or IPv6 address (host names are not accepted for listeners)',
 });
+
+/** A URL path glob with the policy's semantics (`/downloads/**`). */
+const pathPattern = z.string().min(1).superRefine((s, ctx) => {
+  const r = parsePathGlob(s);
+  if (typeof r === 'string') ctx.addIssue({ code: 'custom', message: r });
+});
+const LOOPBACK = /^(127\.|::1$|\[::1\]$)/;
+
+/** A cache rule: bypass the cache, or force caching with a TTL, by host and path globs. */
+const cacheRule = z
+  .strictObject({
+    /** Host patterns; empty matches any host. */
+    hosts: z.array(hostPattern).default([]),
+    /** URL path globs; empty matches any path. */
+    paths: z.array(pathPattern).default([]),
+    action: z.enum(['bypass', 'force']),
+    /** force: the freshness lifetime given to responses without one (capped by maxTtl). */
+    ttl: duration.optional(),
+  })
+  .refine((r) => r.action !== 'force' || (r.ttl !== undefined && r.ttl > 0), { message: 'a force rule needs a ttl above 0', path: ['ttl'] });
 
 const listener = z.strictObject({
   address: ipAddress.default('127.0.0.1'),
@@ -160,6 +181,59 @@ export const configSchema = z.strictObject({
       watch: z.boolean().default(true),
     })
     .prefault({}),
+  cache: z
+    .strictObject({
+      /** The shared HTTP cache (RFC 9111) for plain and intercepted HTTP. */
+      enabled: z.boolean().default(true),
+      memory: z
+        .strictObject({
+          /** Bytes of responses held in memory (LRU). */
+          maxSize: size.prefault('256MiB'),
+          /** Larger responses stream through without being stored. */
+          maxObjectSize: size.prefault('8MiB'),
+        })
+        .prefault({}),
+      /** Optional disk tier (survives restarts); null: memory only. */
+      disk: z
+        .strictObject({
+          dir: z.string().min(1),
+          maxSize: size.prefault('1GiB'),
+        })
+        .nullable()
+        .default(null),
+      /** Upper bound on any freshness lifetime. */
+      maxTtl: positiveDuration.prefault('1d'),
+      /** Heuristic lifetime as a fraction of (Date − Last-Modified) (RFC 9111 §4.2.2). */
+      heuristicFraction: z.number().min(0).max(1).default(0.1),
+      /** Store responses that carry Set-Cookie (they are then replayed to every user). */
+      allowSetCookie: z.boolean().default(false),
+      /** How long past its freshness a response may be served when the origin cannot be reached (RFC 9111 §4.2.4); 0: never. */
+      staleIfUnreachable: duration.prefault('0s'),
+      coalesce: z
+        .strictObject({
+          /** Concurrent misses for one URL send one request upstream. */
+          enabled: z.boolean().default(true),
+          /** How long a follower waits for the leader before sending its own request. */
+          wait: positiveDuration.prefault('10s'),
+        })
+        .prefault({}),
+      /** First match wins: bypass the cache or force caching by host and path. */
+      rules: z.array(cacheRule).default([]),
+    })
+    .prefault({}),
+  admin: z
+    .strictObject({
+      /** The admin API listener (cache purge and stats); null: off. */
+      listen: z.strictObject({ address: ipAddress.default('127.0.0.1'), port }).nullable().default(null),
+      /** Bearer token for the admin API; required when it listens beyond loopback. */
+      token: z.string().default(''),
+    })
+    .prefault({})
+    .superRefine((a, ctx) => {
+      if (a.listen && !LOOPBACK.test(a.listen.address) && a.token.length < 16) {
+        ctx.addIssue({ code: 'custom', path: ['token'], message: 'an admin listener beyond loopback needs a token of at least 16 characters' });
+      }
+    }),
   log: z
     .strictObject({
       /** "stdout", "stderr" or a file path (relative to the config file). */

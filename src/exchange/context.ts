@@ -4,6 +4,7 @@ import type { AccessRecord } from '../log/access-log.js';
 import { ProxyError } from '../http/errors.js';
 import type { Target } from '../http/target.js';
 import type { Decision } from '../policy/index.js';
+import type { CacheStatus } from '../cache/status.js';
 
 const NO_GROUPS: readonly string[] = Object.freeze([]);
 
@@ -42,6 +43,8 @@ export class ProxyContext implements AccessRecord {
   user: string | null = null;
   /** The user's groups (empty when anonymous or in no group). */
   groups: readonly string[] = NO_GROUPS;
+  /** What the cache did (hit, miss, stale, revalidated, bypass); null when it had no say. */
+  cache: CacheStatus | null = null;
 
   constructor(
     readonly id: string,

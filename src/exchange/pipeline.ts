@@ -6,6 +6,7 @@ import { sendError } from './respond.js';
 import { checkPolicy, requestFacts } from './policy-stage.js';
 import { ResponseRelay } from './response-relay.js';
 import { routedRequest } from './route.js';
+import { lookupCache } from './cache-stage.js';
 import type { Runtime } from './runtime.js';
 
 /**
@@ -14,13 +15,14 @@ import type { Runtime } from './runtime.js';
  * promise of the same. The order is written here and nowhere else:
  *
  *   parse target → headers & loop/Max-Forwards → [identify] → decide (policy)
- *   → [limit → cache] → forward upstream (streaming; response-side policy checks)
- *   → log when the response closes
+ *   → [limit] → cache (a hit answers here) → forward upstream (streaming;
+ *   response-side policy checks; the cache tap stores the body) → log when the
+ *   response closes
  *
- * The bracketed stages arrive with the auth, quota and cache issues.
+ * The bracketed stages arrive with the auth and quota issues.
  */
 type Stage = (x: Exchange) => boolean | Promise<boolean>;
-const STAGES: readonly Stage[] = [parseTarget, prepareHeaders, decidePolicy];
+const STAGES: readonly Stage[] = [parseTarget, prepareHeaders, decidePolicy, lookupCache];
 
 function decidePolicy(x: Exchange): boolean | Promise<boolean> {
   const pending = checkPolicy(x.rt, x.ctx, requestFacts(x.req, x.ctx));
@@ -37,7 +39,7 @@ export function handleRequest(rt: Runtime, req: IncomingMessage, res: ServerResp
     ctx.tls = 'intercepted';
     ctx.sni = origin.sni;
   }
-  const x: Exchange = { rt, ctx, req, res, headers: [], relay: null, origin };
+  const x: Exchange = { rt, ctx, req, res, headers: [], relay: null, origin, tap: null, cacheHeaders: null };
   res.once('close', () => {
     if (!res.writableFinished) {
       if (!ctx.errorCode) {
@@ -68,12 +70,15 @@ function runStages(x: Exchange, from: number): void {
     }
     // The client may have left while a stage waited.
     if (!x.res.destroyed) x.relay = forward(x);
+    else x.tap?.onError(new Error('client closed the connection'), false);
   } catch (err) {
     fail(x, err);
   }
 }
 
 function fail(x: Exchange, err: unknown): void {
+  // A tap set by the cache stage never sees a response now: release its flight.
+  x.tap?.onError(err as Error, false);
   const pe = err instanceof ProxyError ? err : toProxyError(err);
   // After a malformed request the connection's state is doubtful: close it.
   if (!x.res.destroyed) sendError(x.rt, x.ctx, x.req, x.res, pe, pe.code === 'BAD_REQUEST');
@@ -91,7 +96,7 @@ function forward(x: Exchange): ResponseRelay {
   const body = hasBody(req);
   // 100-continue is answered hop by hop, and only once the request is known to go out.
   if (body && req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
-  const relay = new ResponseRelay(rt, ctx, req, res);
+  const relay = new ResponseRelay(rt, ctx, req, res, x.tap, x.cacheHeaders);
   rt.upstream.dispatch(routedRequest(x, body ? req : null), relay);
   return relay;
 }

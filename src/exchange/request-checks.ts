@@ -4,7 +4,7 @@ import { ProxyError } from '../http/errors.js';
 import { formatAuthority, normaliseHost, parseAbsoluteTarget } from '../http/target.js';
 import type { ProxyContext } from './context.js';
 import { serveLocal } from './local-pages.js';
-import type { ResponseRelay } from './response-relay.js';
+import type { RelayTap, ResponseRelay } from './response-relay.js';
 import type { Runtime } from './runtime.js';
 
 /** State shared by the stages of one exchange. */
@@ -19,6 +19,10 @@ export interface Exchange {
   relay: ResponseRelay | null;
   /** Set for requests decrypted inside an intercepted tunnel: where they go. */
   origin: TunnelOrigin | null;
+  /** Set by the cache stage: watches the relayed response (store, revalidate, invalidate). */
+  tap: RelayTap | null;
+  /** Set by the cache stage for uncached responses: X-Cache / Cache-Status fields to add. */
+  cacheHeaders: readonly string[] | null;
 }
 
 /** The destination of an intercepted tunnel (SNI or CONNECT host, and CONNECT port). */

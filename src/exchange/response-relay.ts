@@ -8,6 +8,26 @@ import type { ProxyContext } from './context.js';
 import { sendError } from './respond.js';
 import type { Runtime } from './runtime.js';
 
+/**
+ * A hook on the relayed response (the cache): it sees the head after the response-side
+ * policy passed, every body chunk sent to the client, and the end or failure.
+ */
+export interface RelayTap {
+  /**
+   * Returns header fields to add to the response, or null when the tap answered the
+   * client itself (a 304 that revalidated a stored response, stale-if-error): the
+   * upstream body is then read and dropped.
+   */
+  onHeaders(status: number, statusText: string, headers: string[]): string[] | null;
+  onData(chunk: Buffer): void;
+  onComplete(): void;
+  /**
+   * The transfer failed or was cut. `answerable` when nothing was sent to the client
+   * yet; returns true when the tap answered it (stale-if-error).
+   */
+  onError(err: Error, answerable: boolean): boolean;
+}
+
 function uncork(res: ServerResponse): void {
   res.uncork();
 }
@@ -27,12 +47,16 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   private refused = false;
   /** The client went away; abort the upstream request as soon as undici allows. */
   private clientGone = false;
+  /** The tap answered the client; the upstream response is drained and ignored. */
+  private tapped = false;
 
   constructor(
     private readonly rt: Runtime,
     private readonly ctx: ProxyContext,
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
+    private readonly tap: RelayTap | null = null,
+    private readonly extraHeaders: readonly string[] | null = null,
   ) {}
 
   onConnect(abort: (err?: Error) => void): void {
@@ -65,26 +89,42 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     // client's body will never be read, so this connection cannot be reused.
     if (!this.req.complete) res.shouldKeepAlive = false;
     if (ctx.decision?.response && !this.responseAllowed(rawHeaders)) return false;
+    const headers = forwardResponseHeaders(rawHeaders, this.rt.via);
+    if (this.tap) {
+      const extra = this.tap.onHeaders(statusCode, statusText, headers);
+      if (extra === null) {
+        this.tapped = true;
+        return true;
+      }
+      for (const h of extra) headers.push(h);
+    } else if (this.extraHeaders) {
+      for (const h of this.extraHeaders) headers.push(h);
+    }
     // Head, a small body and its end usually arrive in one tick: one write, not three.
     res.cork();
     process.nextTick(uncork, res);
-    res.writeHead(statusCode, statusText, forwardResponseHeaders(rawHeaders, this.rt.via));
+    res.writeHead(statusCode, statusText, headers);
     return true;
   }
 
   onData(chunk: Buffer): boolean {
+    if (this.tapped) return true;
     if (this.res.destroyed) {
       this.abortUpstream?.(new Error('client closed the connection'));
       return false;
     }
     this.ctx.bytesOut += chunk.length;
     if (this.ctx.bytesOut > this.byteLimit) this.overLimit();
+    this.tap?.onData(chunk);
     const ok = this.res.write(chunk);
     if (!ok) this.res.once('drain', this.onDrain);
     return ok;
   }
 
   onComplete(trailers: string[] | Buffer[] | null): void {
+    if (this.tapped) return;
+    // A transfer cut by the policy's size limit is not complete.
+    if (!this.refused) this.tap?.onComplete();
     if (trailers && trailers.length) {
       const t: Record<string, string> = {};
       for (let i = 0; i < trailers.length; i += 2) t[String(trailers[i])] = String(trailers[i + 1]);
@@ -94,6 +134,9 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   }
 
   onError(err: Error): void {
+    if (this.tapped) return;
+    const answerable = !this.refused && !this.res.headersSent && !this.res.destroyed && !this.clientGone;
+    if (this.tap?.onError(err, answerable)) return;
     // Our own abort after a response-side policy refusal: already answered and logged.
     if (this.refused) return;
     // RFC 9110 §8.6: a 304 may carry the Content-Length of the representation it
@@ -163,6 +206,8 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   /** The client went away: stop the upstream request so the origin sees the abort. */
   abort(): void {
     this.clientGone = true;
+    // An aborted transfer is never stored.
+    this.tap?.onError(new Error('client closed the connection'), false);
     this.abortUpstream?.(new Error('client closed the connection'));
   }
 }

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { AccessLog } from '../log/access-log.js';
 import type { Policy } from '../policy/index.js';
+import type { HttpCache } from '../cache/index.js';
 import type { CaDownload } from './local-pages.js';
 import type { Dialer } from '../upstream/dialer.js';
 import type { Upstream } from '../upstream/router.js';
@@ -27,4 +28,6 @@ export interface Runtime {
   readonly policy: Policy | null;
   /** The interception CA for download, when interception is set up. */
   readonly ca: CaDownload | null;
+  /** The shared HTTP cache; null when cache.enabled is false. */
+  readonly cache: HttpCache | null;
 }

@@ -26,6 +26,10 @@ export const ERROR_STATUS = {
   TOO_MANY_CONNECTIONS: 503,
   SHUTTING_DOWN: 503,
   UPSTREAM_TIMEOUT: 504,
+  /** RFC 9111 §5.2.1.7: only-if-cached and nothing usable is stored. */
+  CACHE_ONLY_IF_CACHED: 504,
+  /** RFC 9111 §5.2.2.2: a must-revalidate response is stale and the origin is unreachable. */
+  CACHE_REVALIDATION_FAILED: 504,
   DNS_TIMEOUT: 504,
   LOOP_DETECTED: 508,
   INTERNAL: 500,

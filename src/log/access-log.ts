@@ -25,6 +25,7 @@ export interface AccessRecord {
   sni: string | null;
   user: string | null;
   groups: readonly string[];
+  cache: string | null;
   decision: {
     readonly action: string;
     readonly ruleId: string;
@@ -172,6 +173,7 @@ export class AccessLog {
       [F.tls]: r.tls,
       [F.sni]: r.sni,
       [F.decision]: r.decision === null ? null : decisionFields(r.decision),
+      [F.cache]: r.cache,
     };
     const msg = r.kind === 'http' || r.kind === 'local' ? MSG_REQUEST : MSG_TUNNEL;
     // Level follows the outcome: proxy faults are errors, refusals warnings.
@@ -191,8 +193,14 @@ export class AccessLog {
     clearInterval(this.flusher);
     const d = this.dest as Destination & { once?: (e: string, f: () => void) => void };
     if (!d.end || !d.once) return;
+    // Bounded: sonic-boom may not report 'close' when it is ended in the middle of a
+    // reopen; what was written is on disk by then either way.
     await new Promise<void>((resolve) => {
-      d.once!('close', resolve);
+      const timer = setTimeout(resolve, 2000);
+      d.once!('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
       d.end!();
     });
   }

@@ -27,6 +27,8 @@ export const F = {
   sni: 'sni',
   /** Policy decision: { action, rule, reason, mode, wouldDeny? } or null without a policy. */
   decision: 'decision',
+  /** Cache outcome: hit, miss, stale, revalidated, bypass; null when the cache had no say. */
+  cache: 'cache',
 } as const;
 
 /** Log message for one HTTP exchange (`request`) or one CONNECT/upgrade tunnel (`tunnel`). */

@@ -104,6 +104,11 @@ export class RotatingDestination {
       renameSync(`${file}.gz.tmp`, `${file}.gz`);
       unlinkSync(file);
     } catch (err) {
+      try {
+        unlinkSync(`${file}.gz.tmp`);
+      } catch {
+        // never created
+      }
       this.opts.onProblem?.(`compressing ${file} failed: ${(err as Error).message}; it is kept uncompressed`);
     }
     this.prune();
@@ -115,7 +120,9 @@ export class RotatingDestination {
     let rotated: string[];
     try {
       rotated = readdirSync(dir)
-        .filter((n) => n.startsWith(prefix) && /^\d{4}-\d\d-\d\dT/.test(n.slice(prefix.length)) && !n.endsWith('.tmp'))
+        // Only finished files: with gzip, a file still being compressed is not counted
+        // (nor deleted under the compressor).
+        .filter((n) => n.startsWith(prefix) && /^\d{4}-\d\d-\d\dT/.test(n.slice(prefix.length)) && !n.endsWith('.tmp') && n.endsWith('.gz') === this.opts.gzip)
         .sort();
     } catch {
       return;

@@ -12,6 +12,9 @@ import { AddressGuard } from '../upstream/address-guard.js';
 import { Dialer, type SelfEndpoints } from '../upstream/dialer.js';
 import { DnsCache } from '../upstream/dns-cache.js';
 import { buildUpstream } from '../upstream/build-upstream.js';
+import { DiskStore, HttpCache, MemoryStore, TieredStore, type CacheStore } from '../cache/index.js';
+import type { CacheStatus } from '../cache/status.js';
+import type { Config } from '../config/schema.js';
 
 /** What outlives a reload: the logs, the id sequence and the set of our own endpoints. */
 export interface Shared {
@@ -21,6 +24,8 @@ export interface Shared {
   self: SelfEndpoints;
   /** The interception CA for download, once loaded. */
   ca?: CaDownload | null;
+  /** The cache's store and counters, built once: cached responses survive a reload. */
+  cache?: { store: CacheStore; counts: Record<CacheStatus, number> } | null;
   /** Test hook: a hosts file instead of /etc/hosts. */
   hostsFile?: string;
 }
@@ -71,5 +76,27 @@ export function buildRuntime(loaded: LoadedConfig, shared: Shared, generation: n
     connectPorts: new Set(proxy.connectPorts),
     policy,
     ca: shared.ca ?? null,
+    cache: config.cache.enabled && shared.cache ? new HttpCache(cacheOptions(config), shared.cache.store, shared.log, shared.cache.counts) : null,
   };
+}
+
+function cacheOptions(config: Config): ConstructorParameters<typeof HttpCache>[0] {
+  const c = config.cache;
+  return {
+    maxObjectSize: c.memory.maxObjectSize,
+    maxTtl: c.maxTtl,
+    heuristicFraction: c.heuristicFraction,
+    allowSetCookie: c.allowSetCookie,
+    staleIfUnreachable: c.staleIfUnreachable,
+    coalesce: c.coalesce,
+    rules: c.rules,
+  };
+}
+
+/** The store for the config's cache section: memory, with the disk tier behind it when configured. */
+export function buildCacheStore(config: Config, log: Logger): CacheStore | null {
+  const c = config.cache;
+  if (!c.enabled) return null;
+  const memory = new MemoryStore(c.memory.maxSize);
+  return c.disk ? new TieredStore(memory, new DiskStore(c.disk.dir, c.disk.maxSize, log)) : memory;
 }

@@ -15,7 +15,10 @@ import { handleConnect, type InterceptionDeps, type TunnelRegistry } from '../tu
 import { originOf } from '../tunnel/intercept.js';
 import { Interceptor } from '../tunnel/interceptor.js';
 import { SelfEndpoints } from '../upstream/dialer.js';
-import { buildRuntime, type Shared } from './build-runtime.js';
+import { buildCacheStore, buildRuntime, type Shared } from './build-runtime.js';
+import type { CacheStore } from '../cache/index.js';
+import { AdminServer } from '../admin/admin-server.js';
+import type { CacheStatus } from '../cache/status.js';
 import { filesOf, loadPolicyFiles, PolicyWatcher } from './policy-files.js';
 import { handleClientError } from './client-error.js';
 import { ClientGate } from './client-gate.js';
@@ -55,6 +58,10 @@ export class ProxyServer {
   private readonly inflight = new Map<ServerResponse, ProxyContext>();
   private draining = false;
   private readonly self = new SelfEndpoints();
+  /** Built once from the first config: cached responses survive reloads. */
+  private readonly cache: { store: CacheStore; counts: Record<CacheStatus, number> } | null;
+  /** The admin API (cache purge and stats), when admin.listen is set. */
+  readonly admin: AdminServer;
   private readonly registry: TunnelRegistry = {
     add: (s) => s.forEach((x) => this.tunnels.add(x)),
     delete: (s) => s.forEach((x) => this.tunnels.delete(x)),
@@ -70,14 +77,17 @@ export class ProxyServer {
       rotation: config.log.rotate,
       onProblem: (m) => this.log.error(m),
     });
+    const store = buildCacheStore(config, this.log);
+    this.cache = store ? { store, counts: { hit: 0, stale: 0, revalidated: 0, miss: 0, bypass: 0 } } : null;
     this.rt = buildRuntime(loaded, this.shared(new IdGenerator()), this.generation, null);
+    this.admin = new AdminServer(config.admin, { cache: () => this.rt.cache, log: this.log });
     this.watcher = new PolicyWatcher(() => void this.reloadPolicy());
     const { limits } = config;
     this.gate = new ClientGate(config.clients.allow, limits.maxConnections, limits.maxConnectionsPerClient);
   }
 
   private shared(ids: IdGenerator): Shared {
-    return { accessLog: this.accessLog, log: this.log, ids, self: this.self, hostsFile: this.opts.hostsFile, ca: this.interception?.interceptor.download ?? null };
+    return { accessLog: this.accessLog, log: this.log, ids, self: this.self, hostsFile: this.opts.hostsFile, cache: this.cache, ca: this.interception?.interceptor.download ?? null };
   }
 
   get runtime(): Runtime {
@@ -97,6 +107,8 @@ export class ProxyServer {
     if (watch) this.watcher.watch(filesOf(files, policy));
     if (policy) this.log.info({ files, rules: policy.rules.length }, 'policy loaded');
     await this.ensureInterception();
+    // The disk tier's index is rebuilt before the first request can look it up.
+    await this.cache?.store.open();
     this.rt.upstream.start();
     const out: BoundAddress[] = [];
     for (const l of this.loaded.config.listeners) {
@@ -114,6 +126,7 @@ export class ProxyServer {
       out.push({ address: a.address, port: a.port, family: a.family });
       this.log.info({ address: a.address, port: a.port, mode: l.mode }, `listening on ${fmt(a)}`);
     }
+    await this.admin.listen();
     return out;
   }
 
@@ -246,6 +259,10 @@ export class ProxyServer {
       // The CA and the leaf cache are loaded once, when interception is first set up.
       ['tls.ca', old.tls.ca, next.config.tls.ca],
       ['tls.leafCacheSize', old.tls.leafCacheSize, next.config.tls.leafCacheSize],
+      ['cache.enabled', old.cache.enabled, next.config.cache.enabled],
+      ['cache.memory', old.cache.memory, next.config.cache.memory],
+      ['cache.disk', old.cache.disk, next.config.cache.disk],
+      ['admin', old.admin, next.config.admin],
     ].filter(([, a, b]) => JSON.stringify(a) !== JSON.stringify(b)).map(([k]) => k as string);
     if (needRestart.length) this.log.warn({ keys: needRestart }, `changes to ${needRestart.join(', ')} take effect at the next restart`);
     this.loaded = next;
@@ -317,6 +334,7 @@ export class ProxyServer {
   async close(graceMs = this.loaded.config.timeouts.shutdownGrace): Promise<void> {
     this.draining = true;
     this.watcher.close();
+    await this.admin.close();
     for (const s of this.servers) s.close();
     // The inner server never bound: close() only stops its connection checks.
     this.interception?.inner.http.close(() => {});
@@ -337,6 +355,7 @@ export class ProxyServer {
     await this.rt.upstream.destroy().catch(() => {});
     // Leaves issued in the last moments are still being written to the disk cache.
     await this.interception?.interceptor.leaves.flush();
+    await this.cache?.store.close().catch(() => {});
     // Let 'close' handlers write their log lines before the final flush.
     await new Promise((r) => setImmediate(r));
     this.accessLog.flush();

@@ -30,7 +30,7 @@ export function handleUpgrade(rt: Runtime, req: IncomingMessage, client: Socket,
     ctx.tls = 'intercepted';
     ctx.sni = origin.sni;
   }
-  const x: Exchange = { rt, ctx, req, res, headers: [], relay: null, origin };
+  const x: Exchange = { rt, ctx, req, res, headers: [], relay: null, origin, tap: null, cacheHeaders: null };
   let spliced = false;
   // This ServerResponse is not managed by node's server, which would otherwise close
   // the socket after a Connection: close response: do it here once it is written.

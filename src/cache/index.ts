@@ -1,0 +1,16 @@
+export { HttpCache, type CacheOptions, type CacheStats } from './http-cache.js';
+export type { CacheEntry } from './entry.js';
+export type { CacheStore, StoreStats, Variants } from './store.js';
+export { MemoryStore } from './memory-store.js';
+export { DiskStore } from './disk-store.js';
+export { TieredStore } from './tiered-store.js';
+export { CacheWriter } from './writer.js';
+export type { Flight, FlightOutcome } from './coalesce.js';
+export { parseCacheControl, has, deltaSeconds, type Directives } from './directives.js';
+export { reuseOf, staleOnError, isErrorStatus, type Reuse } from './reuse.js';
+export { notStorableReason } from './storable.js';
+export { notModified, isConditional, validatorHeaders } from './conditional.js';
+export { rangeOf, ifRangeHolds } from './range.js';
+export { currentAge } from './freshness.js';
+export { getHeader } from './headers.js';
+export { xCache, cacheStatusHit, cacheStatusForward, type CacheStatus, type Forward } from './status.js';
