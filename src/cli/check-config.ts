@@ -1,23 +1,27 @@
 import { loadConfig } from '../config/load.js';
 import { ConfigError, formatProblem } from '../config/yaml-source.js';
 import { loadPolicy } from '../policy/index.js';
+import { checkQuotaRefs } from '../server/policy-files.js';
 
 /** Validate the config and every policy file it names, reporting all problems at once. */
 export async function checkConfigCommand(file: string | undefined): Promise<number> {
   const problems = [];
   let abs: string | undefined;
   let policyFiles: readonly string[] = [];
+  let profiles: Readonly<Record<string, unknown>> | undefined;
   try {
     const loaded = loadConfig(file);
     abs = loaded.file;
     policyFiles = loaded.config.policy.files;
+    profiles = loaded.config.quota.profiles;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     problems.push(...err.problems);
   }
   if (policyFiles.length) {
     try {
-      await loadPolicy(policyFiles);
+      const policy = await loadPolicy(policyFiles);
+      if (profiles) checkQuotaRefs(policy, profiles);
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       problems.push(...err.problems);

@@ -40,6 +40,7 @@ export function loadConfig(file: string = DEFAULT_CONFIG_FILE): LoadedConfig {
   config.policy.files = config.policy.files.map(rel);
   config.tls.ca.dir = rel(config.tls.ca.dir);
   config.tls.upstreamCaFiles = config.tls.upstreamCaFiles.map(rel);
+  if (config.quota.snapshot.file) config.quota.snapshot.file = rel(config.quota.snapshot.file);
   return { file: abs, config: deepFreeze(config) };
 }
 

@@ -4,6 +4,7 @@ import type { AccessRecord } from '../log/access-log.js';
 import { ProxyError } from '../http/errors.js';
 import type { Target } from '../http/target.js';
 import type { Decision } from '../policy/index.js';
+import type { QuotaTicket } from '../quota/index.js';
 
 const NO_GROUPS: readonly string[] = Object.freeze([]);
 
@@ -42,6 +43,8 @@ export class ProxyContext implements AccessRecord {
   user: string | null = null;
   /** The user's groups (empty when anonymous or in no group). */
   groups: readonly string[] = NO_GROUPS;
+  /** The quota this request or tunnel was admitted under (or refused by); null: none applies. */
+  quota: QuotaTicket | null = null;
 
   constructor(
     readonly id: string,

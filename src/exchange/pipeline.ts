@@ -4,6 +4,7 @@ import { formatAuthority } from '../http/target.js';
 import { now, ProxyContext } from './context.js';
 import { parseTarget, prepareHeaders, type Exchange, type TunnelOrigin } from './request-checks.js';
 import { sendError } from './respond.js';
+import { checkQuota } from './limit-stage.js';
 import { checkPolicy, requestFacts } from './policy-stage.js';
 import { ResponseRelay } from './response-relay.js';
 import type { Runtime } from './runtime.js';
@@ -14,16 +15,24 @@ import type { Runtime } from './runtime.js';
  * promise of the same. The order is written here and nowhere else:
  *
  *   parse target → headers & loop/Max-Forwards → [identify] → decide (policy)
- *   → [limit → cache] → forward upstream (streaming; response-side policy checks)
- *   → log when the response closes
+ *   → limit (quota: rate, volume, concurrency) → [cache] → forward upstream
+ *   (streaming; response-side policy checks) → count bytes to the client against
+ *   the volume quota and log, when the response closes
  *
- * The bracketed stages arrive with the auth, quota and cache issues.
+ * Limit comes after decide because a policy rule may select the quota profile, and
+ * a request the policy denies costs no token. The bracketed stages arrive with the
+ * auth and cache issues.
  */
 type Stage = (x: Exchange) => boolean | Promise<boolean>;
-const STAGES: readonly Stage[] = [parseTarget, prepareHeaders, decidePolicy];
+const STAGES: readonly Stage[] = [parseTarget, prepareHeaders, decidePolicy, limitQuota];
 
 function decidePolicy(x: Exchange): boolean | Promise<boolean> {
   const pending = checkPolicy(x.rt, x.ctx, requestFacts(x.req, x.ctx));
+  return pending ? pending.then(() => false) : false;
+}
+
+function limitQuota(x: Exchange): boolean | Promise<boolean> {
+  const pending = checkQuota(x.rt, x.ctx);
   return pending ? pending.then(() => false) : false;
 }
 
@@ -45,6 +54,12 @@ export function handleRequest(rt: Runtime, req: IncomingMessage, res: ServerResp
         ctx.errorReason = 'client closed the connection before the response was complete';
       }
       x.relay?.abort();
+    }
+    const q = ctx.quota;
+    if (q !== null) {
+      // Volume counts what reached the client (RFC-agnostic: body bytes relayed).
+      rt.quota?.record(q, ctx.bytesOut, Date.now());
+      rt.quota?.release(q);
     }
     rt.accessLog.write(ctx, now());
   });

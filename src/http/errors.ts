@@ -9,7 +9,12 @@ export const ERROR_STATUS = {
   DESTINATION_FORBIDDEN: 403,
   PORT_FORBIDDEN: 403,
   POLICY_DENIED: 403,
+  /** A transfer-volume quota is used up until its window resets. */
+  QUOTA_VOLUME: 403,
   REQUEST_TIMEOUT: 408,
+  /** RFC 6585 §4: request rate or concurrency quota exceeded; sent with Retry-After. */
+  QUOTA_RATE: 429,
+  QUOTA_CONCURRENT: 429,
   HEADERS_TOO_LARGE: 431,
   DNS_FAILED: 502,
   UPSTREAM_REFUSED: 502,
@@ -21,6 +26,8 @@ export const ERROR_STATUS = {
   TLS_HANDSHAKE_FAILED: 502,
   TOO_MANY_CONNECTIONS: 503,
   SHUTTING_DOWN: 503,
+  /** The shared quota store is unreachable and quota.redis.onError is "closed". */
+  QUOTA_UNAVAILABLE: 503,
   UPSTREAM_TIMEOUT: 504,
   DNS_TIMEOUT: 504,
   LOOP_DETECTED: 508,
@@ -31,14 +38,17 @@ export type ErrorCode = keyof typeof ERROR_STATUS;
 
 export class ProxyError extends Error {
   readonly status: number;
+  /** Seconds for a Retry-After header (RFC 9110 §10.2.3), for 429 and 503 refusals. */
+  readonly retryAfter: number | undefined;
   constructor(
     readonly code: ErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryAfter?: number },
   ) {
     super(message, options);
     this.name = 'ProxyError';
     this.status = ERROR_STATUS[code];
+    this.retryAfter = options?.retryAfter;
   }
 }
 

@@ -182,6 +182,7 @@ function compileRule(
     mode,
     ...(action === 'allow' && tls ? { tls } : {}),
     ...(action === 'allow' && response ? { response } : {}),
+    ...(action === 'allow' && r.quota ? { quota: r.quota } : {}),
   });
   return {
     index,

@@ -4,6 +4,7 @@ import { IdGenerator } from '../exchange/context.js';
 import type { Runtime } from '../exchange/runtime.js';
 import type { CaDownload } from '../exchange/local-pages.js';
 import type { AccessLog } from '../log/access-log.js';
+import type { Quotas } from '../quota/index.js';
 import { readFileSync } from 'node:fs';
 import { createSecureContext, rootCertificates } from 'node:tls';
 import { compileHostList, type Policy } from '../policy/index.js';
@@ -20,6 +21,8 @@ export interface Shared {
   self: SelfEndpoints;
   /** The interception CA for download, once loaded. */
   ca?: CaDownload | null;
+  /** Quota counters and slots, built once per process. */
+  quota?: Quotas | null;
   /** Test hook: a hosts file instead of /etc/hosts. */
   hostsFile?: string;
 }
@@ -63,6 +66,8 @@ export function buildRuntime(loaded: LoadedConfig, shared: Shared, generation: n
     via: proxy.via ? `1.1 ${proxy.name}` : null,
     connectPorts: new Set(proxy.connectPorts),
     policy,
+    // No profile: no quota stage work at all on the hot path.
+    quota: Object.keys(config.quota.profiles).length ? shared.quota ?? null : null,
     ca: shared.ca ?? null,
   };
 }

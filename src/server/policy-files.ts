@@ -1,5 +1,6 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { loadPolicy, type LoadedPolicy } from '../policy/index.js';
+import { ConfigError, type Problem } from '../config/yaml-source.js';
+import { loadPolicy, type LoadedPolicy, type Policy } from '../policy/index.js';
 
 /** Load the policy files a config names; null when it names none (allow all). */
 export async function loadPolicyFiles(files: readonly string[]): Promise<LoadedPolicy | null> {
@@ -55,4 +56,22 @@ export class PolicyWatcher {
     if (this.timer) clearTimeout(this.timer);
     this.unwatch();
   }
+}
+
+/**
+ * A policy rule's `quota` must name a profile of the config's `quota.profiles`: the two
+ * files are validated apart, so the cross-reference is checked when both are loaded
+ * (start, reload, check-config). Throws a ConfigError at the rule's position.
+ */
+export function checkQuotaRefs(policy: Policy | null, profiles: Readonly<Record<string, unknown>>): void {
+  if (!policy) return;
+  const problems: Problem[] = [];
+  const known = Object.keys(profiles);
+  for (const r of policy.rules) {
+    const q = r.decision.quota;
+    if (q !== undefined && !Object.hasOwn(profiles, q)) {
+      problems.push({ file: r.file, line: r.line, col: 1, message: `rule "${r.id}": unknown quota profile "${q}" (config quota.profiles: ${known.join(', ') || 'none defined'})` });
+    }
+  }
+  if (problems.length) throw new ConfigError(problems);
 }

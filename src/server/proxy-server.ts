@@ -16,7 +16,9 @@ import { originOf } from '../tunnel/intercept.js';
 import { Interceptor } from '../tunnel/interceptor.js';
 import { SelfEndpoints } from '../upstream/dialer.js';
 import { buildRuntime, type Shared } from './build-runtime.js';
-import { filesOf, loadPolicyFiles, PolicyWatcher } from './policy-files.js';
+import { checkQuotaRefs, filesOf, loadPolicyFiles, PolicyWatcher } from './policy-files.js';
+import { Quotas } from '../quota/index.js';
+import { writeFileAtomic } from '../tls/atomic-file.js';
 import { handleClientError } from './client-error.js';
 import { ClientGate } from './client-gate.js';
 
@@ -51,6 +53,8 @@ export class ProxyServer {
   private readonly tunnels = new Set<Socket>();
   private readonly gate: ClientGate;
   private readonly accessLog: AccessLog;
+  /** Quota counters outlive reloads (a SIGHUP must not hand everyone a fresh allowance). */
+  private readonly quotas: Quotas;
   /** Requests in flight, so a shutdown that cuts them can say so in their log lines. */
   private readonly inflight = new Map<ServerResponse, ProxyContext>();
   private draining = false;
@@ -66,6 +70,8 @@ export class ProxyServer {
     this.log = server.log;
     this.serverLogDest = server.dest;
     this.accessLog = new AccessLog(opts.accessLog ?? config.log.access);
+    // fsync: the snapshot is what "counters survive a restart" rests on.
+    this.quotas = new Quotas(config.quota, { log: this.log, write: (file, data) => writeFileAtomic(file, data, { fsync: true }) });
     this.rt = buildRuntime(loaded, this.shared(new IdGenerator()), this.generation, null);
     this.watcher = new PolicyWatcher(() => void this.reloadPolicy());
     const { limits } = config;
@@ -73,7 +79,7 @@ export class ProxyServer {
   }
 
   private shared(ids: IdGenerator): Shared {
-    return { accessLog: this.accessLog, log: this.log, ids, self: this.self, hostsFile: this.opts.hostsFile, ca: this.interception?.interceptor.download ?? null };
+    return { accessLog: this.accessLog, log: this.log, ids, self: this.self, quota: this.quotas, hostsFile: this.opts.hostsFile, ca: this.interception?.interceptor.download ?? null };
   }
 
   get runtime(): Runtime {
@@ -89,7 +95,9 @@ export class ProxyServer {
     // The policy must be valid before the first request: a ConfigError stops the start.
     const { files, watch } = this.loaded.config.policy;
     const policy = await loadPolicyFiles(files);
+    checkQuotaRefs(policy, this.loaded.config.quota.profiles);
     this.rt = { ...this.rt, policy };
+    if (this.rt.quota) await this.quotas.ready();
     if (watch) this.watcher.watch(filesOf(files, policy));
     if (policy) this.log.info({ files, rules: policy.rules.length }, 'policy loaded');
     await this.ensureInterception();
@@ -229,6 +237,7 @@ export class ProxyServer {
     try {
       next = loadConfig(this.loaded.file);
       const policy = await loadPolicyFiles(next.config.policy.files);
+      checkQuotaRefs(policy, next.config.quota.profiles);
       rt = buildRuntime(next, this.shared(previous.ids), this.generation + 1, policy);
     } catch (err) {
       return this.rejected('config', err);
@@ -238,11 +247,16 @@ export class ProxyServer {
       ['listeners', old.listeners, next.config.listeners],
       ['log', old.log, next.config.log],
       ['limits.maxHeaderSize', old.limits.maxHeaderSize, next.config.limits.maxHeaderSize],
+      ['quota.store', old.quota.store, next.config.quota.store],
+      ['quota.snapshot', old.quota.snapshot, next.config.quota.snapshot],
+      ['quota.redis.url', old.quota.redis.url, next.config.quota.redis.url],
+      ['quota.redis.prefix', old.quota.redis.prefix, next.config.quota.redis.prefix],
     ].filter(([, a, b]) => JSON.stringify(a) !== JSON.stringify(b)).map(([k]) => k as string);
     if (needRestart.length) this.log.warn({ keys: needRestart }, `changes to ${needRestart.join(', ')} take effect at the next restart`);
     this.loaded = next;
     this.generation++;
     this.rt = rt;
+    this.quotas.configure(next.config.quota);
     if (next.config.policy.watch) this.watcher.watch(filesOf(next.config.policy.files, rt.policy as LoadedPolicy | null));
     else this.watcher.watch([]);
     try {
@@ -273,6 +287,7 @@ export class ProxyServer {
     let policy: LoadedPolicy | null;
     try {
       policy = await loadPolicyFiles(files);
+      checkQuotaRefs(policy, this.loaded.config.quota.profiles);
     } catch (err) {
       // Editors save by rename: keep watching the new files so the next save is seen.
       this.watcher.watch(filesOf(files, this.rt.policy as LoadedPolicy | null));
@@ -326,6 +341,8 @@ export class ProxyServer {
     for (const s of servers) s.closeAllConnections();
     for (const t of this.tunnels) t.destroy(cut);
     await this.rt.pool.destroy().catch(() => {});
+    // After the last request and tunnel: their bytes are in the final snapshot.
+    await this.quotas.close().catch((err: unknown) => this.log.error({ err: String(err) }, 'quota store did not close cleanly'));
     // Let 'close' handlers write their log lines before the final flush.
     await new Promise((r) => setImmediate(r));
     this.accessLog.flush();
