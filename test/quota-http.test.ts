@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin, type Origin } from './helpers/origin.js';
 import { proxyRequest } from './helpers/pol-client.js';
+import { rawExchange, statusOf } from './helpers/raw.js';
 import { nextUtcMidnight, QuotaDir, type QuotaProxy } from './helpers/quota-proxy.js';
 
 /**
@@ -72,6 +73,16 @@ describe('request rate', () => {
     const l3 = await p.access.waitFor((l) => l.url === url('/r3'));
     expect(l3).toMatchObject({ status: 429, error: 'QUOTA_RATE', level: 40 });
     expect(quotaOf(l3)).toEqual({ profile: 'slow', hit: 'rate' });
+  });
+
+  it('an Upgrade handshake takes a token too, and is refused with 429 when none is left', async () => {
+    const p = await start({ profiles: { one: { rate: '1/m', burst: 1 } }, anonymous: 'one' });
+    expect((await proxyRequest(p.port, url('/u1'))).status).toBe(200);
+    const { text } = await rawExchange(p.port, `GET ${url('/ws')} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`);
+    expect(statusOf(text)).toBe(429);
+    expect(text).toMatch(/\r\nretry-after: \d+\r\n/i);
+    const l = await p.access.waitFor((x) => x.url === url('/ws'));
+    expect(l).toMatchObject({ kind: 'upgrade', error: 'QUOTA_RATE' });
   });
 
   it('without any profile the quota field is null and nothing is limited', async () => {
