@@ -131,6 +131,31 @@ describe('transfer volume', () => {
   });
 });
 
+describe('reload', () => {
+  it('keeps the counters across a config reload and applies the new limits', async () => {
+    const d = new QuotaDir();
+    dirs.push(d);
+    const q = { profiles: { tiny: { volume: ['1000 per day'] } }, anonymous: 'tiny' };
+    px = await d.start({ quota: q });
+    expect((await proxyRequest(px.port, url('/re1'))).status).toBe(200);
+    // Same profile, a larger allowance: the 800 bytes already used still count.
+    d.writeConfig({ quota: { ...q, profiles: { tiny: { volume: ['2000 per day'] } } } });
+    expect(await px.proxy.reload()).toMatchObject({ ok: true });
+    expect((await proxyRequest(px.port, url('/re2'))).status).toBe(200);
+    expect((await px.access.waitFor((l) => l.url === url('/re2'))).quota).toEqual({ profile: 'tiny', left: 400 });
+    // A store change needs a restart, and says so.
+    d.writeConfig({ quota: { ...q, store: 'redis' } });
+    expect(await px.proxy.reload()).toMatchObject({ ok: true });
+    await px.server.waitFor((l) => /changes to .*quota\.store.* take effect at the next restart/.test(l.msg));
+    // A policy naming an unknown profile is rejected and the running one stays.
+    d.write('policy.yaml', 'version: 1\nrules:\n  - id: default\n    action: allow\n    quota: nope\n');
+    d.writeConfig({ quota: q, policy: { files: ['policy.yaml'], watch: false } });
+    const r = await px.proxy.reload();
+    expect(r.ok).toBe(false);
+    expect(r.ok === false && r.problems.join('\n')).toMatch(/policy\.yaml:3:1: rule "default": unknown quota profile "nope"/);
+  });
+});
+
 describe('concurrency', () => {
   it('refuses a second request while the first is in flight, and admits again after', async () => {
     const p = await start({ profiles: { one: { concurrent: 1 } }, anonymous: 'one' });

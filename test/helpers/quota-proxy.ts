@@ -34,9 +34,14 @@ export class QuotaDir {
     return join(this.dir, name);
   }
 
-  /** Write the config (merged over baseConfig()) and start a proxy on it. */
-  async start(overrides: Record<string, unknown>, hosts: Record<string, string> = {}): Promise<QuotaProxy> {
+  /** Rewrite the config (merged over baseConfig()), e.g. before proxy.reload(). */
+  writeConfig(overrides: Record<string, unknown>): void {
     writeFileSync(this.configFile, stringify(merge(baseConfig(), overrides)));
+  }
+
+  /** Write the config and start a proxy on it. */
+  async start(overrides: Record<string, unknown>, hosts: Record<string, string> = {}): Promise<QuotaProxy> {
+    this.writeConfig(overrides);
     const hostsFile = this.write('hosts', Object.entries(hosts).map(([h, ip]) => `${ip} ${h}\n`).join(''));
     const access = new LogSink();
     const server = new LogSink();
