@@ -1,13 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { proxyRequest } from '../helpers/pol-client.js';
 import { QuotaDir, type QuotaProxy } from '../helpers/quota-proxy.js';
+import { rawExchange, statusOf } from '../helpers/raw.js';
 
 /**
  * Quotas shared through Debian's redis-server, started here on a free loopback port
@@ -123,6 +124,50 @@ describe('two egressd instances, one Redis', () => {
     const r = await proxyRequest(b.port, url('/v4'));
     expect(r.status).toBe(403);
     expect(String(r.headers['x-egressd-error'])).toMatch(/^QUOTA_VOLUME: transfer quota "vol" used up \(1000 per day\); resets at /);
+  });
+});
+
+describe('tunnels through the shared store', () => {
+  it('a tunnel on one instance crosses the volume and is cut; the other instance refuses the next CONNECT', async () => {
+    // A TLS-like server that streams 16 KiB every 10 ms until the peer leaves.
+    const streamer = createServer((s) => {
+      s.on('error', () => {});
+      const t = setInterval(() => s.writable && s.write(Buffer.alloc(16 * 1024, 0x62)), 10);
+      s.on('close', () => clearInterval(t));
+    });
+    streamer.listen(0, '127.0.0.1');
+    await once(streamer, 'listening');
+    const sport = (streamer.address() as AddressInfo).port;
+    try {
+      const prefix = `t${++prefixN}:`;
+      const q = { profiles: { tun: { volume: ['128KiB per day'] } }, anonymous: 'tun', tunnelCheck: '100ms' };
+      const mk = async (): Promise<QuotaProxy> => {
+        const d = new QuotaDir();
+        dirs.push(d);
+        const p = await d.start({ proxy: { connectPorts: [sport] }, quota: { store: 'redis', ...q, redis: { url: `redis://127.0.0.1:${redisPort}`, prefix } } });
+        proxies.push(p);
+        return p;
+      };
+      const a = await mk();
+      const b = await mk();
+      const bytes = await new Promise<number>((resolve, reject) => {
+        const s = connect(a.port, '127.0.0.1');
+        let n = 0;
+        const guard = setTimeout(() => (s.destroy(), reject(new Error(`not cut after ${n} bytes`))), 15_000);
+        s.on('connect', () => s.write(`CONNECT 127.0.0.1:${sport} HTTP/1.1\r\nHost: 127.0.0.1:${sport}\r\n\r\n`));
+        s.on('data', (c: Buffer) => (n += c.length));
+        s.on('error', () => {});
+        s.on('close', () => (clearTimeout(guard), resolve(n)));
+      });
+      expect(bytes).toBeGreaterThan(128 * 1024);
+      const line = await a.access.waitFor((l) => l.kind === 'connect' && l.error === 'QUOTA_VOLUME');
+      expect(line.quota).toEqual({ profile: 'tun', hit: 'volume' });
+      const { text } = await rawExchange(b.port, `CONNECT 127.0.0.1:${sport} HTTP/1.1\r\nHost: 127.0.0.1:${sport}\r\n\r\n`);
+      expect(statusOf(text)).toBe(403);
+      expect(text).toMatch(/x-egressd-error: QUOTA_VOLUME: transfer quota "tun" used up \(128KiB per day\)/);
+    } finally {
+      streamer.close();
+    }
   });
 });
 
