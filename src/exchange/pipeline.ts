@@ -33,7 +33,13 @@ function decidePolicy(x: Exchange): boolean | Promise<boolean> {
 
 function limitQuota(x: Exchange): boolean | Promise<boolean> {
   const pending = checkQuota(x.rt, x.ctx);
-  return pending ? pending.then(() => false) : false;
+  return pending ? pending.then(() => releaseIfGone(x)) : false;
+}
+
+/** The client left while the store answered: its close handler has run, free the slot here. */
+function releaseIfGone(x: Exchange): boolean {
+  if (x.res.closed && x.ctx.quota) x.rt.quota?.release(x.ctx.quota);
+  return false;
 }
 
 /** Handle one HTTP request received by a forward listener. Never throws. */

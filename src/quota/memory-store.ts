@@ -78,24 +78,24 @@ export class MemoryStore implements QuotaStore {
    * to refill are dropped: they hold nothing a restart would lose.
    */
   toSnapshot(now: number, maxRefillMs: number): SnapshotData {
+    this.prune(now, maxRefillMs);
     const entries: SnapshotData['entries'] = {};
-    for (const [key, e] of this.entries) {
-      const vol: Entry['vol'] = {};
-      let kept = false;
-      for (const [per, c] of Object.entries(e.vol) as [Period, [number, number]][]) {
-        // A window is at most a month (31 days + a DST hour) long.
-        if (now - c[0] < 32 * 86_400_000) {
-          vol[per] = [c[0], c[1]];
-          kept = true;
-        }
-      }
-      if (!kept && now - e.at > maxRefillMs) {
-        this.entries.delete(key);
-        continue;
-      }
-      entries[key] = { t: e.tokens, a: e.at, v: vol };
-    }
+    for (const [key, e] of this.entries) entries[key] = { t: e.tokens, a: e.at, v: { ...e.vol } };
     return { version: 1, savedAt: new Date(now).toISOString(), entries };
+  }
+
+  /**
+   * Forget keys that hold nothing: every window ended (a window is at most a month,
+   * 31 days and a DST hour, long) and the bucket has had time to refill. Bounds memory
+   * with many short-lived anonymous addresses.
+   */
+  prune(now: number, maxRefillMs: number): void {
+    for (const [key, e] of this.entries) {
+      for (const [per, c] of Object.entries(e.vol) as [Period, [number, number]][]) {
+        if (now - c[0] >= 32 * 86_400_000) delete e.vol[per];
+      }
+      if (Object.keys(e.vol).length === 0 && now - e.at > maxRefillMs) this.entries.delete(key);
+    }
   }
 
   /** Replace the counters with a snapshot's (already validated by parseSnapshot). */

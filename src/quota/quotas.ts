@@ -14,6 +14,8 @@ export interface QuotaConfig extends ProfilesConfig {
   redis: { url: string; prefix: string; onError: 'open' | 'closed'; timeout: number };
 }
 
+const PRUNE_MS = 60_000;
+
 export type QuotaHit = 'rate' | 'volume' | 'concurrent' | 'unavailable';
 
 /**
@@ -55,6 +57,7 @@ export class Quotas {
   private onError: 'open' | 'closed';
   readonly store: QuotaStore;
   private readonly snapshot: SnapshotWriter | null = null;
+  private readonly pruner: NodeJS.Timeout | null = null;
   private readonly active = new Map<string, number>();
   private readonly meters: TunnelMeters;
   readonly zone: string;
@@ -76,6 +79,11 @@ export class Quotas {
           deps.log.info({ file: cfg.snapshot.file, keys: mem.size, savedAt: data.savedAt }, 'quota counters restored from the snapshot');
         }
         this.snapshot = new SnapshotWriter(mem, cfg.snapshot.file, cfg.snapshot.interval, deps.write, deps.log, () => this.maxRefillMs());
+      }
+      // Without a periodic snapshot (which prunes as it saves), prune on a timer.
+      if (!this.snapshot || cfg.snapshot.interval === 0) {
+        this.pruner = setInterval(() => mem.prune(Date.now(), this.maxRefillMs()), PRUNE_MS);
+        this.pruner.unref();
       }
     }
     this.meters = new TunnelMeters(this.store, cfg.tunnelCheck);
@@ -172,6 +180,7 @@ export class Quotas {
   /** Stop metering, write the snapshot, disconnect from Redis. */
   async close(): Promise<void> {
     this.meters.close();
+    if (this.pruner) clearInterval(this.pruner);
     await this.snapshot?.close();
     await this.store.close();
   }

@@ -55,7 +55,10 @@ export async function handleConnect(
     await checkQuota(rt, ctx);
     // The concurrency slot is held for the tunnel's life, decrypted or not.
     const ticket = ctx.quota;
-    if (ticket?.held) client.once('close', () => rt.quota?.release(ticket));
+    if (ticket?.held) {
+      if (client.destroyed) rt.quota?.release(ticket);
+      else client.once('close', () => rt.quota?.release(ticket));
+    }
     if (interception?.interceptor.mayIntercept(ctx.decision?.tls)) {
       client.removeListener('close', onEarlyClose);
       return await interceptConnect(rt, ctx, client, head, host, port, interception.interceptor, interception.inner, registry);

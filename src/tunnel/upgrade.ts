@@ -47,7 +47,10 @@ export function handleUpgrade(rt: Runtime, req: IncomingMessage, client: Socket,
   const go = (): void => {
     const t = ctx.quota;
     // The concurrency slot is held for the upgraded connection's life.
-    if (t?.held) client.once('close', () => rt.quota?.release(t));
+    if (t?.held) {
+      if (client.destroyed) rt.quota?.release(t);
+      else client.once('close', () => rt.quota?.release(t));
+    }
     dispatchUpgrade(x, client, head, registry, () => (spliced = true));
   };
   // Same order as the pipeline: decide (policy), then limit (quota), then dispatch.
