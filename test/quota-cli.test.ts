@@ -91,6 +91,14 @@ describe('egressd quota show', () => {
     expect(redis.stderr).not.toContain('secret');
   });
 
+  it('check-config reports a policy rule naming an unknown quota profile', async () => {
+    writeFileSync(join(dir, 'pol.yaml'), 'version: 1\nrules:\n  - id: default\n    action: allow\n    quota: gold\n');
+    writeFileSync(join(dir, 'refs.yaml'), stringify({ quota: { profiles: { silver: {} } }, policy: { files: ['pol.yaml'] } }));
+    const r = await runCliAsync(['check-config', '-c', join(dir, 'refs.yaml')]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`${join(dir, 'pol.yaml')}:3:1: rule "default": unknown quota profile "gold" (config quota.profiles: silver)\n`);
+  });
+
   it('egressd --help lists the command', async () => {
     expect((await runCliAsync(['--help'])).stdout).toMatch(/egressd quota show \[USER\] \[-c FILE\]/);
   });
