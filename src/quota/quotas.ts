@@ -15,6 +15,7 @@ export interface QuotaConfig extends ProfilesConfig {
 }
 
 const PRUNE_MS = 60_000;
+const UNLIMITED: Admission = Object.freeze({ ok: true, tokens: Infinity, left: Infinity });
 
 export type QuotaHit = 'rate' | 'volume' | 'concurrent' | 'unavailable';
 
@@ -114,6 +115,8 @@ export class Quotas {
       t.waitMs = 1000;
       return t;
     }
+    // Only concurrency to check: no store round trip.
+    if (profile.rate === 0 && profile.volumes.length === 0) return this.settle(t, UNLIMITED);
     const r = this.store.admit(t.key, profile, now);
     if (r instanceof Promise) return r.then((a) => this.settle(t, a));
     return this.settle(t, r);
