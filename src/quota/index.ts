@@ -4,5 +4,5 @@ export { Profiles, counterKey, splitKey, type Profile, type VolumeLimit } from '
 export { spanAt, WindowClock, Zone, PERIODS, type Period, type Span } from './calendar-window.js';
 export { retryAfterSeconds } from './token-bucket.js';
 export { MemoryStore } from './memory-store.js';
-export { RedisStore } from './redis-store.js';
+// RedisStore is not re-exported: importing it loads ioredis; import redis-store.js where needed.
 export type { QuotaStore, UsageEntry, Admission } from './store.js';

@@ -1,6 +1,6 @@
 import { MemoryStore } from './memory-store.js';
 import { counterKey, Profiles, type Profile, type ProfilesConfig, type VolumeLimit } from './profiles.js';
-import { RedisStore } from './redis-store.js';
+import type { RedisStoreOptions } from './redis-store.js';
 import { readSnapshot, SnapshotWriter, type AtomicWrite, type QuotaLog } from './snapshot-file.js';
 import { StoreHealth } from './store-health.js';
 import type { Admission, QuotaStore } from './store.js';
@@ -56,7 +56,9 @@ export interface QuotaDeps {
 export class Quotas {
   private profiles: Profiles;
   private onError: 'open' | 'closed';
-  readonly store: QuotaStore;
+  private store: QuotaStore;
+  /** Set until open() has loaded ioredis and connected (it costs ~25 MB: loaded only when used). */
+  private pendingRedis: { opts: RedisStoreOptions; health: StoreHealth } | null = null;
   private readonly snapshot: SnapshotWriter | null = null;
   private readonly pruner: NodeJS.Timeout | null = null;
   private readonly active = new Map<string, number>();
@@ -68,7 +70,12 @@ export class Quotas {
     this.zone = cfg.timezone;
     this.onError = cfg.redis.onError;
     if (cfg.store === 'redis' && !this.profiles.empty) {
-      this.store = new RedisStore({ url: cfg.redis.url, prefix: cfg.redis.prefix, timeoutMs: cfg.redis.timeout }, new StoreHealth(deps.log, `redis ${redactUrl(cfg.redis.url)}`, cfg.redis.onError));
+      // Nothing is admitted before open() (called before the listeners bind).
+      this.store = new MemoryStore();
+      this.pendingRedis = {
+        opts: { url: cfg.redis.url, prefix: cfg.redis.prefix, timeoutMs: cfg.redis.timeout },
+        health: new StoreHealth(deps.log, `redis ${redactUrl(cfg.redis.url)}`, cfg.redis.onError),
+      };
     } else {
       const mem = new MemoryStore();
       this.store = mem;
@@ -97,9 +104,23 @@ export class Quotas {
     this.meters.intervalMs = cfg.tunnelCheck;
   }
 
-  /** Wait (bounded) for a shared store to connect, so the first requests are metered. */
-  async ready(ms = 2000): Promise<void> {
-    if (this.store instanceof RedisStore) await this.store.ready(ms);
+  /**
+   * Connect a shared store, waiting (bounded) so the first requests are metered; a
+   * Redis that is not there yet is reported by the store's health and retried.
+   */
+  async open(ms = 2000): Promise<void> {
+    const pending = this.pendingRedis;
+    if (!pending) return;
+    this.pendingRedis = null;
+    const { RedisStore } = await import('./redis-store.js');
+    const store = new RedisStore(pending.opts, pending.health);
+    this.store = store;
+    this.meters.store = store;
+    await store.ready(ms);
+  }
+
+  get storeKind(): QuotaStore['kind'] {
+    return this.pendingRedis ? 'redis' : this.store.kind;
   }
 
   /**

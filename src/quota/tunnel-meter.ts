@@ -24,7 +24,7 @@ export class TunnelMeters {
   private readonly entries = new Set<Entry>();
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly store: QuotaStore, public intervalMs: number) {}
+  constructor(public store: QuotaStore, public intervalMs: number) {}
 
   add(t: QuotaTicket, sent: () => number, cut: () => void): Meter {
     const e: Entry = { t, sent, cut, counted: 0, done: false };

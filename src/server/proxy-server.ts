@@ -97,7 +97,7 @@ export class ProxyServer {
     const policy = await loadPolicyFiles(files);
     checkQuotaRefs(policy, this.loaded.config.quota.profiles);
     this.rt = { ...this.rt, policy };
-    if (this.rt.quota) await this.quotas.ready();
+    if (this.rt.quota) await this.quotas.open();
     if (watch) this.watcher.watch(filesOf(files, policy));
     if (policy) this.log.info({ files, rules: policy.rules.length }, 'policy loaded');
     await this.ensureInterception();
