@@ -2,9 +2,10 @@
 # Debian packages the end-to-end suite drives for real. Idempotent; apt-get update once.
 # chromium + libnss3-tools (certutil): the browser test trusts the egressd CA in an NSS db.
 # squid + tinyproxy: real parent proxies (the tests start their own instances on free ports).
+# redis-server: the shared-quota test starts its own on a free loopback port.
 set -euo pipefail
 need=()
-for cmd_pkg in "curl:curl" "git:git" "openssl:openssl" "chromium:chromium" "certutil:libnss3-tools" "squid:squid" "tinyproxy:tinyproxy"; do
+for cmd_pkg in "curl:curl" "git:git" "openssl:openssl" "chromium:chromium" "certutil:libnss3-tools" "squid:squid" "tinyproxy:tinyproxy" "redis-server:redis-server"; do
   cmd=${cmd_pkg%%:*}; pkg=${cmd_pkg#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done

@@ -19,6 +19,8 @@ Usage:
   egressd cache purge URL|--host GLOB | cache stats [-c FILE]
                                    purge the shared cache or show its statistics
                                    (through the admin API, admin.listen)
+  egressd quota show [USER] [-c FILE]
+                                   quota usage and allowance left, per user
   egressd --version                print the version
   egressd --help                   this help ("egressd COMMAND --help" for one command)
 
@@ -66,6 +68,7 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'ca') return (await import('./ca.js')).caCommand(rest);
   if (command === 'audit') return (await import('./audit.js')).auditCommand(rest);
   if (command === 'cache') return (await import('./cache.js')).cacheCommand(rest);
+  if (command === 'quota') return (await import('./quota.js')).quotaCommand(rest);
   const help = COMMAND_HELP[command];
   if (!help) {
     process.stderr.write(`egressd: unknown command "${command}"\n\n${HELP}\n`);

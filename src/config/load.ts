@@ -41,6 +41,7 @@ export function loadConfig(file: string = DEFAULT_CONFIG_FILE): LoadedConfig {
   config.tls.ca.dir = rel(config.tls.ca.dir);
   if (config.cache.disk) config.cache.disk.dir = rel(config.cache.disk.dir);
   config.tls.upstreamCaFiles = config.tls.upstreamCaFiles.map(rel);
+  if (config.quota.snapshot.file) config.quota.snapshot.file = rel(config.quota.snapshot.file);
   return { file: abs, config: deepFreeze(config) };
 }
 

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { parseCidr } from '../http/cidr.js';
 import { hostPatternProblem } from '../policy/host-list.js';
 import { parsePathGlob } from '../policy/path.js';
+import { quotaSection } from './quota-schema.js';
 import { duration, positiveDuration, size } from './units.js';
 import { upstreamSchema } from './upstream-schema.js';
 
@@ -234,6 +235,7 @@ export const configSchema = z.strictObject({
         ctx.addIssue({ code: 'custom', path: ['token'], message: 'an admin listener beyond loopback needs a token of at least 16 characters' });
       }
     }),
+  quota: quotaSection.prefault({}),
   log: z
     .strictObject({
       /** "stdout", "stderr" or a file path (relative to the config file). */

@@ -5,6 +5,7 @@ import { ProxyError } from '../http/errors.js';
 import type { Target } from '../http/target.js';
 import type { Decision } from '../policy/index.js';
 import type { CacheStatus } from '../cache/status.js';
+import type { QuotaTicket } from '../quota/index.js';
 
 const NO_GROUPS: readonly string[] = Object.freeze([]);
 
@@ -45,6 +46,8 @@ export class ProxyContext implements AccessRecord {
   groups: readonly string[] = NO_GROUPS;
   /** What the cache did (hit, miss, stale, revalidated, bypass); null when it had no say. */
   cache: CacheStatus | null = null;
+  /** The quota this request or tunnel was admitted under (or refused by); null: none applies. */
+  quota: QuotaTicket | null = null;
 
   constructor(
     readonly id: string,

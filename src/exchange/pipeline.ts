@@ -3,6 +3,7 @@ import { ProxyError, toProxyError } from '../http/errors.js';
 import { now, ProxyContext } from './context.js';
 import { parseTarget, prepareHeaders, type Exchange, type TunnelOrigin } from './request-checks.js';
 import { sendError } from './respond.js';
+import { checkQuota } from './limit-stage.js';
 import { checkPolicy, requestFacts } from './policy-stage.js';
 import { ResponseRelay } from './response-relay.js';
 import { routedRequest } from './route.js';
@@ -15,18 +16,32 @@ import type { Runtime } from './runtime.js';
  * promise of the same. The order is written here and nowhere else:
  *
  *   parse target → headers & loop/Max-Forwards → [identify] → decide (policy)
- *   → [limit] → cache (a hit answers here) → forward upstream (streaming;
- *   response-side policy checks; the cache tap stores the body) → log when the
+ *   → limit (quota: rate, volume, concurrency) → cache (a hit answers here)
+ *   → forward upstream (streaming; response-side policy checks; the cache tap stores
+ *   the body) → count bytes to the client against the volume quota and log, when the
  *   response closes
  *
- * The bracketed stages arrive with the auth and quota issues.
+ * Limit comes after decide because a policy rule may select the quota profile, and
+ * a request the policy denies costs no token; the cache comes after limit, so a hit
+ * counts against the rate too. The bracketed stage arrives with the auth issue.
  */
 type Stage = (x: Exchange) => boolean | Promise<boolean>;
-const STAGES: readonly Stage[] = [parseTarget, prepareHeaders, decidePolicy, lookupCache];
+const STAGES: readonly Stage[] = [parseTarget, prepareHeaders, decidePolicy, limitQuota, lookupCache];
 
 function decidePolicy(x: Exchange): boolean | Promise<boolean> {
   const pending = checkPolicy(x.rt, x.ctx, requestFacts(x.req, x.ctx));
   return pending ? pending.then(() => false) : false;
+}
+
+function limitQuota(x: Exchange): boolean | Promise<boolean> {
+  const pending = checkQuota(x.rt, x.ctx);
+  return pending ? pending.then(() => releaseIfGone(x)) : false;
+}
+
+/** The client left while the store answered: its close handler has run, free the slot here. */
+function releaseIfGone(x: Exchange): boolean {
+  if (x.res.closed && x.ctx.quota) x.rt.quota?.release(x.ctx.quota);
+  return false;
 }
 
 /** Handle one HTTP request received by a forward listener. Never throws. */
@@ -47,6 +62,12 @@ export function handleRequest(rt: Runtime, req: IncomingMessage, res: ServerResp
         ctx.errorReason = 'client closed the connection before the response was complete';
       }
       x.relay?.abort();
+    }
+    const q = ctx.quota;
+    if (q !== null) {
+      // Volume counts what reached the client (RFC-agnostic: body bytes relayed).
+      rt.quota?.record(q, ctx.bytesOut, Date.now());
+      rt.quota?.release(q);
     }
     rt.accessLog.write(ctx, now());
   });

@@ -44,6 +44,7 @@ export function sendError(rt: Runtime, ctx: ProxyContext, req: IncomingMessage, 
     'x-request-id': ctx.id,
   };
   if (rt.via) headers.via = rt.via;
+  if (err.retryAfter !== undefined) headers['retry-after'] = err.retryAfter;
   if (info.ruleId) headers['x-egressd-rule'] = info.ruleId;
   if (close) headers.connection = 'close';
   res.shouldKeepAlive &&= !close;
@@ -66,6 +67,7 @@ export function sendRawError(socket: Duplex, err: ProxyError, requestId: string,
     `x-egressd-error: ${err.code}: ${oneLine(err.message)}\r\n` +
     `x-request-id: ${requestId}\r\n` +
     (via ? `via: ${via}\r\n` : '') +
+    (err.retryAfter !== undefined ? `retry-after: ${err.retryAfter}\r\n` : '') +
     (ruleId ? `x-egressd-rule: ${ruleId}\r\n` : '') +
     'connection: close\r\n\r\n';
   if (!socket.writable) {

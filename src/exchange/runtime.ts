@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import type { AccessLog } from '../log/access-log.js';
 import type { Policy } from '../policy/index.js';
 import type { HttpCache } from '../cache/index.js';
+import type { Quotas } from '../quota/index.js';
 import type { CaDownload } from './local-pages.js';
 import type { Dialer } from '../upstream/dialer.js';
 import type { Upstream } from '../upstream/router.js';
@@ -26,6 +27,8 @@ export interface Runtime {
   readonly connectPorts: ReadonlySet<number>;
   /** Compiled allow/deny rules; null when the config names no policy file (allow all). */
   readonly policy: Policy | null;
+  /** Quotas (shared by every generation: counters survive reloads); null when no profile is configured. */
+  readonly quota: Quotas | null;
   /** The interception CA for download, when interception is set up. */
   readonly ca: CaDownload | null;
   /** The shared HTTP cache; null when cache.enabled is false. */

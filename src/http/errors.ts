@@ -9,7 +9,12 @@ export const ERROR_STATUS = {
   DESTINATION_FORBIDDEN: 403,
   PORT_FORBIDDEN: 403,
   POLICY_DENIED: 403,
+  /** A transfer-volume quota is used up until its window resets. */
+  QUOTA_VOLUME: 403,
   REQUEST_TIMEOUT: 408,
+  /** RFC 6585 §4: request rate or concurrency quota exceeded; sent with Retry-After. */
+  QUOTA_RATE: 429,
+  QUOTA_CONCURRENT: 429,
   HEADERS_TOO_LARGE: 431,
   DNS_FAILED: 502,
   UPSTREAM_REFUSED: 502,
@@ -25,6 +30,8 @@ export const ERROR_STATUS = {
   PARENTS_UNAVAILABLE: 503,
   TOO_MANY_CONNECTIONS: 503,
   SHUTTING_DOWN: 503,
+  /** The shared quota store is unreachable and quota.redis.onError is "closed". */
+  QUOTA_UNAVAILABLE: 503,
   UPSTREAM_TIMEOUT: 504,
   /** RFC 9111 §5.2.1.7: only-if-cached and nothing usable is stored. */
   CACHE_ONLY_IF_CACHED: 504,
@@ -39,14 +46,17 @@ export type ErrorCode = keyof typeof ERROR_STATUS;
 
 export class ProxyError extends Error {
   readonly status: number;
+  /** Seconds for a Retry-After header (RFC 9110 §10.2.3), for 429 and 503 refusals. */
+  readonly retryAfter: number | undefined;
   constructor(
     readonly code: ErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryAfter?: number },
   ) {
     super(message, options);
     this.name = 'ProxyError';
     this.status = ERROR_STATUS[code];
+    this.retryAfter = options?.retryAfter;
   }
 }
 

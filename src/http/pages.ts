@@ -29,9 +29,16 @@ export function errorText(p: PageInfo): string {
   return `${p.status} ${STATUS_CODES[p.status] ?? ''}: ${p.reason} (${p.code}${rule}, request ${p.requestId})\n`;
 }
 
+const TITLES: Record<string, string> = {
+  POLICY_DENIED: "Blocked by your organisation's web policy",
+  QUOTA_VOLUME: 'Your transfer quota is used up',
+  QUOTA_RATE: 'Too many requests: slow down',
+  QUOTA_CONCURRENT: 'Too many connections at once',
+};
+
 /** Self-contained HTML error page (no external assets: the proxy may be what is failing). */
 export function errorHtml(p: PageInfo): string {
-  const title = p.code === 'POLICY_DENIED' ? 'Blocked by your organisation\'s web policy' : `${p.status} ${STATUS_CODES[p.status] ?? 'Error'}`;
+  const title = TITLES[p.code] ?? `${p.status} ${STATUS_CODES[p.status] ?? 'Error'}`;
   const rows: [string, string][] = [
     ['Reason', p.reason],
     ['Code', p.code],

@@ -34,6 +34,13 @@ export interface AccessRecord {
     readonly wouldDeny?: true;
     readonly responseCheck?: string;
   } | null;
+  quota: {
+    readonly profile: { readonly name: string };
+    readonly hit: string | null;
+    readonly tokens: number;
+    readonly left: number;
+    readonly unmetered: boolean;
+  } | null;
 }
 
 export type LogTarget = string | Writable;
@@ -71,6 +78,16 @@ function decisionFields(d: NonNullable<AccessRecord['decision']>): Record<string
   const out: Record<string, unknown> = { action: d.action, rule: d.ruleId, reason: d.reason, mode: d.mode };
   if (d.wouldDeny) out.wouldDeny = true;
   if (d.responseCheck) out.responseCheck = d.responseCheck;
+  return out;
+}
+
+/** Cheap: a handful of numbers, no formatting. Infinity (no such limit) is left out. */
+function quotaFields(q: NonNullable<AccessRecord['quota']>, bytesOut: number): Record<string, unknown> {
+  if (q.hit !== null) return { profile: q.profile.name, hit: q.hit };
+  if (q.unmetered) return { profile: q.profile.name, unmetered: true };
+  const out: Record<string, unknown> = { profile: q.profile.name };
+  if (q.tokens !== Infinity) out.tokens = Math.floor(q.tokens);
+  if (q.left !== Infinity) out.left = Math.max(0, q.left - bytesOut);
   return out;
 }
 
@@ -174,6 +191,7 @@ export class AccessLog {
       [F.sni]: r.sni,
       [F.decision]: r.decision === null ? null : decisionFields(r.decision),
       [F.cache]: r.cache,
+      [F.quota]: r.quota === null ? null : quotaFields(r.quota, r.bytesOut),
     };
     const msg = r.kind === 'http' || r.kind === 'local' ? MSG_REQUEST : MSG_TUNNEL;
     // Level follows the outcome: proxy faults are errors, refusals warnings.

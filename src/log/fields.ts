@@ -29,6 +29,13 @@ export const F = {
   decision: 'decision',
   /** Cache outcome: hit, miss, stale, revalidated, bypass; null when the cache had no say. */
   cache: 'cache',
+  /**
+   * Quota: { profile, tokens?, left? } when admitted (tokens left in the rate bucket,
+   * bytes left in the smallest volume window after this transfer), { profile, hit }
+   * when a limit refused or cut it, { profile, unmetered: true } when the store was
+   * unreachable and the quota failed open; null when no quota applies.
+   */
+  quota: 'quota',
 } as const;
 
 /** Log message for one HTTP exchange (`request`) or one CONNECT/upgrade tunnel (`tunnel`). */

@@ -187,6 +187,7 @@ function compileRule(
     ...(action === 'allow' && tls ? { tls } : {}),
     ...(r.route ? { route: r.route } : {}),
     ...(action === 'allow' && response ? { response } : {}),
+    ...(action === 'allow' && r.quota ? { quota: r.quota } : {}),
   });
   return {
     index,

@@ -76,6 +76,7 @@ export function combine(report: CompiledRule | undefined, rule: CompiledRule): D
     allowedBy: rule.id,
     ...(d.tls ? { tls: d.tls } : {}),
     ...(d.response ? { response: d.response } : {}),
+    ...(d.quota ? { quota: d.quota } : {}),
   };
 }
 

@@ -127,8 +127,13 @@ export const ruleSchema = z
     reason: z.string().optional(),
     mode: modeSchema.optional(),
     response: response.optional(),
+    /** Quota profile (config `quota.profiles`) for requests this rule allows. */
+    quota: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'profile names use letters, digits, ".", "_" and "-"').optional(),
   })
   .superRefine((r, ctx) => {
+    if (r.quota !== undefined && r.action === 'deny') {
+      ctx.addIssue({ code: 'custom', path: ['quota'], message: 'a quota profile belongs on rules that allow' });
+    }
     if (r.tls !== undefined && r.action !== 'allow') {
       ctx.addIssue({ code: 'custom', path: ['tls'], message: `"tls" goes with action allow (action ${r.action} already decides)` });
     }

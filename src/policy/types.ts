@@ -87,6 +87,8 @@ export interface Decision {
   readonly route?: string;
   /** Response-side limits of the allowing rule, for {@link decideResponse}. */
   readonly response?: ResponseLimits;
+  /** Quota profile the allowing rule selects (overrides the user's and group's). */
+  readonly quota?: string;
   /** Set when a response-side check produced this decision. */
   readonly responseCheck?: 'content-type' | 'size';
 }

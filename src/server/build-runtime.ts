@@ -4,6 +4,7 @@ import { IdGenerator } from '../exchange/context.js';
 import type { Runtime } from '../exchange/runtime.js';
 import type { CaDownload } from '../exchange/local-pages.js';
 import type { AccessLog } from '../log/access-log.js';
+import type { Quotas } from '../quota/index.js';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { upstreamRoots } from '../tls/system-roots.js';
@@ -26,6 +27,8 @@ export interface Shared {
   ca?: CaDownload | null;
   /** The cache's store and counters, built once: cached responses survive a reload. */
   cache?: { store: CacheStore; counts: Record<CacheStatus, number> } | null;
+  /** Quota counters and slots, built once per process. */
+  quota?: Quotas | null;
   /** Test hook: a hosts file instead of /etc/hosts. */
   hostsFile?: string;
 }
@@ -75,6 +78,8 @@ export function buildRuntime(loaded: LoadedConfig, shared: Shared, generation: n
     via: proxy.via ? `1.1 ${proxy.name}` : null,
     connectPorts: new Set(proxy.connectPorts),
     policy,
+    // No profile: no quota stage work at all on the hot path.
+    quota: Object.keys(config.quota.profiles).length ? shared.quota ?? null : null,
     ca: shared.ca ?? null,
     cache: config.cache.enabled && shared.cache ? new HttpCache(cacheOptions(config), shared.cache.store, shared.log, shared.cache.counts) : null,
   };

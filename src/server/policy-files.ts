@@ -1,11 +1,11 @@
 import { watch, type FSWatcher } from 'node:fs';
 import type { Config } from '../config/schema.js';
-import { ConfigError } from '../config/yaml-source.js';
-import { loadPolicy, routeProblems, type LoadedPolicy } from '../policy/index.js';
+import { ConfigError, type Problem } from '../config/yaml-source.js';
+import { loadPolicy, routeProblems, type LoadedPolicy, type Policy } from '../policy/index.js';
 
 /**
  * Load the policy files a config names; null when it names none (allow all). Every
- * rule's `route` must name one of the config's parent groups.
+ * rule's `route` must name one of the config's parent groups, its `quota` a profile.
  */
 export async function loadPolicyFiles(config: Readonly<Config>): Promise<LoadedPolicy | null> {
   const { files } = config.policy;
@@ -13,6 +13,7 @@ export async function loadPolicyFiles(config: Readonly<Config>): Promise<LoadedP
   const policy = await loadPolicy(files);
   const bad = routeProblems(policy, Object.keys(config.upstream.groups));
   if (bad.length) throw new ConfigError(bad);
+  checkQuotaRefs(policy, config.quota.profiles);
   return policy;
 }
 
@@ -65,4 +66,22 @@ export class PolicyWatcher {
     if (this.timer) clearTimeout(this.timer);
     this.unwatch();
   }
+}
+
+/**
+ * A policy rule's `quota` must name a profile of the config's `quota.profiles`: the two
+ * files are validated apart, so the cross-reference is checked when both are loaded
+ * (start, reload, check-config). Throws a ConfigError at the rule's position.
+ */
+export function checkQuotaRefs(policy: Policy | null, profiles: Readonly<Record<string, unknown>>): void {
+  if (!policy) return;
+  const problems: Problem[] = [];
+  const known = Object.keys(profiles);
+  for (const r of policy.rules) {
+    const q = r.decision.quota;
+    if (q !== undefined && !Object.hasOwn(profiles, q)) {
+      problems.push({ file: r.file, line: r.line, col: 1, message: `rule "${r.id}": unknown quota profile "${q}" (config quota.profiles: ${known.join(', ') || 'none defined'})` });
+    }
+  }
+  if (problems.length) throw new ConfigError(problems);
 }

@@ -20,6 +20,8 @@ import type { CacheStore } from '../cache/index.js';
 import { AdminServer } from '../admin/admin-server.js';
 import type { CacheStatus } from '../cache/status.js';
 import { filesOf, loadPolicyFiles, PolicyWatcher } from './policy-files.js';
+import { Quotas } from '../quota/index.js';
+import { writeFileAtomic } from '../tls/atomic-file.js';
 import { handleClientError } from './client-error.js';
 import { ClientGate } from './client-gate.js';
 
@@ -54,6 +56,8 @@ export class ProxyServer {
   private readonly tunnels = new Set<Socket>();
   private readonly gate: ClientGate;
   private readonly accessLog: AccessLog;
+  /** Quota counters outlive reloads (a SIGHUP must not hand everyone a fresh allowance). */
+  private readonly quotas: Quotas;
   /** Requests in flight, so a shutdown that cuts them can say so in their log lines. */
   private readonly inflight = new Map<ServerResponse, ProxyContext>();
   private draining = false;
@@ -79,6 +83,8 @@ export class ProxyServer {
     });
     const store = buildCacheStore(config, this.log);
     this.cache = store ? { store, counts: { hit: 0, stale: 0, revalidated: 0, miss: 0, bypass: 0 } } : null;
+    // fsync: the snapshot is what "counters survive a restart" rests on.
+    this.quotas = new Quotas(config.quota, { log: this.log, write: (file, data) => writeFileAtomic(file, data, { fsync: true }) });
     this.rt = buildRuntime(loaded, this.shared(new IdGenerator()), this.generation, null);
     this.admin = new AdminServer(config.admin, { cache: () => this.rt.cache, log: this.log });
     this.watcher = new PolicyWatcher(() => void this.reloadPolicy());
@@ -87,7 +93,7 @@ export class ProxyServer {
   }
 
   private shared(ids: IdGenerator): Shared {
-    return { accessLog: this.accessLog, log: this.log, ids, self: this.self, hostsFile: this.opts.hostsFile, cache: this.cache, ca: this.interception?.interceptor.download ?? null };
+    return { accessLog: this.accessLog, log: this.log, ids, self: this.self, quota: this.quotas, hostsFile: this.opts.hostsFile, cache: this.cache, ca: this.interception?.interceptor.download ?? null };
   }
 
   get runtime(): Runtime {
@@ -104,6 +110,7 @@ export class ProxyServer {
     const { files, watch } = this.loaded.config.policy;
     const policy = await loadPolicyFiles(this.loaded.config);
     this.rt = { ...this.rt, policy };
+    if (this.rt.quota) await this.quotas.open();
     if (watch) this.watcher.watch(filesOf(files, policy));
     if (policy) this.log.info({ files, rules: policy.rules.length }, 'policy loaded');
     await this.ensureInterception();
@@ -263,12 +270,17 @@ export class ProxyServer {
       ['cache.memory', old.cache.memory, next.config.cache.memory],
       ['cache.disk', old.cache.disk, next.config.cache.disk],
       ['admin', old.admin, next.config.admin],
+      ['quota.store', old.quota.store, next.config.quota.store],
+      ['quota.snapshot', old.quota.snapshot, next.config.quota.snapshot],
+      ['quota.redis.url', old.quota.redis.url, next.config.quota.redis.url],
+      ['quota.redis.prefix', old.quota.redis.prefix, next.config.quota.redis.prefix],
     ].filter(([, a, b]) => JSON.stringify(a) !== JSON.stringify(b)).map(([k]) => k as string);
     if (needRestart.length) this.log.warn({ keys: needRestart }, `changes to ${needRestart.join(', ')} take effect at the next restart`);
     this.loaded = next;
     this.generation++;
     this.rt = rt;
     rt.upstream.start();
+    this.quotas.configure(next.config.quota);
     if (next.config.policy.watch) this.watcher.watch(filesOf(next.config.policy.files, rt.policy as LoadedPolicy | null));
     else this.watcher.watch([]);
     try {
@@ -356,6 +368,8 @@ export class ProxyServer {
     // Leaves issued in the last moments are still being written to the disk cache.
     await this.interception?.interceptor.leaves.flush();
     await this.cache?.store.close().catch(() => {});
+    // After the last request and tunnel: their bytes are in the final snapshot.
+    await this.quotas.close().catch((err: unknown) => this.log.error({ err: String(err) }, 'quota store did not close cleanly'));
     // Let 'close' handlers write their log lines before the final flush.
     await new Promise((r) => setImmediate(r));
     this.accessLog.flush();

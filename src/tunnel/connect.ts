@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { ProxyError, toProxyError } from '../http/errors.js';
 import { formatAuthority, parseAuthority } from '../http/target.js';
 import { now, ProxyContext } from '../exchange/context.js';
+import { checkQuota } from '../exchange/limit-stage.js';
 import { checkPolicy } from '../exchange/policy-stage.js';
 import { sendRawError } from '../exchange/respond.js';
 import type { Runtime } from '../exchange/runtime.js';
@@ -24,8 +25,9 @@ export interface InterceptionDeps {
  * answer 200, then splice bytes both ways. Half-close is passed on (a FIN from one
  * side ends the other side's writes only), idle tunnels are cut, bytes are counted.
  *
- * Order: parse target → port check → [identify] → decide (policy) → [limit]
- * → intercept? (peek SNI, see intercept.ts) → dial → splice → log at close.
+ * Order: parse target → port check → [identify] → decide (policy) → limit (quota)
+ * → intercept? (peek SNI, see intercept.ts) → dial → splice (bytes to the client
+ * metered against the volume quota every quota.tunnelCheck) → log at close.
  */
 export async function handleConnect(
   rt: Runtime,
@@ -50,6 +52,13 @@ export async function handleConnect(
       throw new ProxyError('PORT_FORBIDDEN', `CONNECT to port ${port} is not allowed (allowed: ${[...rt.connectPorts].join(', ')})`);
     }
     await checkPolicy(rt, ctx, { host, port, scheme: 'https', method: 'CONNECT', clientIp: ctx.clientIp, user: ctx.user ?? undefined, groups: ctx.groups, headers: req.headers });
+    await checkQuota(rt, ctx);
+    // The concurrency slot is held for the tunnel's life, decrypted or not.
+    const ticket = ctx.quota;
+    if (ticket?.held) {
+      if (client.destroyed) rt.quota?.release(ticket);
+      else client.once('close', () => rt.quota?.release(ticket));
+    }
     if (interception?.interceptor.mayIntercept(ctx.decision?.tls)) {
       client.removeListener('close', onEarlyClose);
       return await interceptConnect(rt, ctx, client, head, host, port, interception.interceptor, interception.inner, registry);

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { ProxyError, toProxyError } from '../http/errors.js';
+import { tunnelCutError } from '../exchange/limit-stage.js';
 import { now, type ProxyContext } from '../exchange/context.js';
 import type { Runtime } from '../exchange/runtime.js';
 
@@ -58,10 +59,25 @@ export function splice(rt: Runtime, ctx: ProxyContext, client: Socket, upstream:
   client.pipe(upstream);
   upstream.pipe(client);
 
+  // Volume quota: bytes to the client are counted on a shared timer, and a tunnel that
+  // used up its window is closed at the check that sees it (granularity quota.tunnelCheck).
+  const ticket = ctx.quota;
+  const meter = ticket && rt.quota
+    ? rt.quota.meter(ticket, () => client.bytesWritten - clientBase, () => {
+        const err = tunnelCutError(ticket, rt.config.quota.tunnelCheck);
+        ctx.fail(err);
+        ticket.hit = 'volume';
+        rt.log.warn({ id: ctx.id, user: ctx.user, client: ctx.clientIp, url: ctx.url, quota: ticket.profile.name }, err.message);
+        client.destroy();
+        upstream.destroy();
+      })
+    : null;
+
   let closed = 0;
   const onClose = (): void => {
     if (++closed < 2) return;
     registry.delete(pair);
+    meter?.stop();
     ctx.bytesIn = Math.max(0, upstream.bytesWritten - upstreamBase);
     ctx.bytesOut = Math.max(0, client.bytesWritten - clientBase);
     rt.accessLog.write(ctx, now());

@@ -5,6 +5,7 @@ import { ProxyError, toProxyError } from '../http/errors.js';
 import { formatAuthority } from '../http/target.js';
 import { now, ProxyContext } from '../exchange/context.js';
 import { parseTarget, prepareHeaders, type Exchange, type TunnelOrigin } from '../exchange/request-checks.js';
+import { checkQuota } from '../exchange/limit-stage.js';
 import { checkPolicy, requestFacts } from '../exchange/policy-stage.js';
 import { routedRequest } from '../exchange/route.js';
 import { sendError } from '../exchange/respond.js';
@@ -38,14 +39,40 @@ export function handleUpgrade(rt: Runtime, req: IncomingMessage, client: Socket,
     if (!spliced) client.end();
   });
   res.once('close', () => {
-    if (!spliced) rt.accessLog.write(ctx, now());
+    if (spliced) return;
+    // Not upgraded: an ordinary response, counted like any other (splice meters a tunnel).
+    if (ctx.quota) rt.quota?.record(ctx.quota, ctx.bytesOut, Date.now());
+    rt.accessLog.write(ctx, now());
   });
   const fail = (err: unknown): void => sendError(rt, ctx, req, res, err instanceof ProxyError ? err : toProxyError(err), true);
+  const go = (): void => {
+    const t = ctx.quota;
+    // The concurrency slot is held for the upgraded connection's life.
+    if (t?.held) {
+      if (client.destroyed) rt.quota?.release(t);
+      else client.once('close', () => rt.quota?.release(t));
+    }
+    try {
+      dispatchUpgrade(x, client, head, registry, () => (spliced = true));
+    } catch (err) {
+      fail(err);
+    }
+  };
+  // Same order as the pipeline: decide (policy), then limit (quota), then dispatch.
+  const limit = (): void => {
+    try {
+      const pending = checkQuota(rt, ctx);
+      if (pending) pending.then(go, fail);
+      else go();
+    } catch (err) {
+      fail(err);
+    }
+  };
   try {
     if (parseTarget(x) || prepareHeaders(x)) return;
     const pending = checkPolicy(rt, ctx, requestFacts(req, ctx));
-    if (pending) pending.then(() => dispatchUpgrade(x, client, head, registry, () => (spliced = true))).catch(fail);
-    else dispatchUpgrade(x, client, head, registry, () => (spliced = true));
+    if (pending) pending.then(limit, fail);
+    else limit();
   } catch (err) {
     fail(err);
   }
