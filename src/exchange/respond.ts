@@ -45,6 +45,7 @@ export function sendError(rt: Runtime, ctx: ProxyContext, req: IncomingMessage, 
   };
   if (rt.via) headers.via = rt.via;
   if (info.ruleId) headers['x-egressd-rule'] = info.ruleId;
+  if (err.headers) Object.assign(headers, err.headers);
   if (close) headers.connection = 'close';
   res.shouldKeepAlive &&= !close;
   res.writeHead(err.status, headers);
@@ -67,12 +68,20 @@ export function sendRawError(socket: Duplex, err: ProxyError, requestId: string,
     `x-request-id: ${requestId}\r\n` +
     (via ? `via: ${via}\r\n` : '') +
     (ruleId ? `x-egressd-rule: ${ruleId}\r\n` : '') +
+    extraHeaders(err) +
     'connection: close\r\n\r\n';
   if (!socket.writable) {
     socket.destroy();
     return;
   }
   socket.end(head + body);
+}
+
+function extraHeaders(err: ProxyError): string {
+  if (!err.headers) return '';
+  let out = '';
+  for (const [k, v] of Object.entries(err.headers)) out += `${k}: ${oneLine(v)}\r\n`;
+  return out;
 }
 
 function oneLine(s: string): string {

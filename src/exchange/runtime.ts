@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Agent } from 'undici';
+import type { Authenticator, FileUserStore } from '../auth/index.js';
 import type { Config } from '../config/schema.js';
 import type { AccessLog } from '../log/access-log.js';
 import type { Policy } from '../policy/index.js';
@@ -26,4 +27,8 @@ export interface Runtime {
   readonly policy: Policy | null;
   /** The interception CA for download, when interception is set up. */
   readonly ca: CaDownload | null;
+  /** Who is asking (Basic, LDAP, source addresses); null when auth is not configured. */
+  readonly auth: Authenticator | null;
+  /** The users/groups files behind `auth`, reloaded by the server when they change. */
+  readonly userFiles: FileUserStore | null;
 }

@@ -9,7 +9,13 @@ export const ERROR_STATUS = {
   DESTINATION_FORBIDDEN: 403,
   PORT_FORBIDDEN: 403,
   POLICY_DENIED: 403,
+  /** A rule needs a user, and the intercepted tunnel the request came through was opened anonymously. */
+  AUTH_REQUIRED_IN_TUNNEL: 403,
+  /** No, wrong or unsupported Proxy-Authorization (RFC 9110 §15.5.8): with a Proxy-Authenticate challenge. */
+  AUTH_REQUIRED: 407,
   REQUEST_TIMEOUT: 408,
+  /** Too many failed authentication attempts (RFC 6585 §4): with Retry-After. */
+  AUTH_LOCKED: 429,
   HEADERS_TOO_LARGE: 431,
   DNS_FAILED: 502,
   UPSTREAM_REFUSED: 502,
@@ -21,6 +27,8 @@ export const ERROR_STATUS = {
   TLS_HANDSHAKE_FAILED: 502,
   TOO_MANY_CONNECTIONS: 503,
   SHUTTING_DOWN: 503,
+  /** The user directory (LDAP) cannot be reached: neither a yes nor a no. */
+  AUTH_UNAVAILABLE: 503,
   UPSTREAM_TIMEOUT: 504,
   DNS_TIMEOUT: 504,
   LOOP_DETECTED: 508,
@@ -31,14 +39,17 @@ export type ErrorCode = keyof typeof ERROR_STATUS;
 
 export class ProxyError extends Error {
   readonly status: number;
+  /** Extra response fields the refusal needs (Proxy-Authenticate on a 407, Retry-After on a 429). */
+  readonly headers: Readonly<Record<string, string>> | undefined;
   constructor(
     readonly code: ErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; headers?: Readonly<Record<string, string>> },
   ) {
     super(message, options);
     this.name = 'ProxyError';
     this.status = ERROR_STATUS[code];
+    this.headers = options?.headers;
   }
 }
 

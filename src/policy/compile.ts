@@ -182,6 +182,7 @@ function compileRule(
     mode,
     ...(action === 'allow' && tls ? { tls } : {}),
     ...(action === 'allow' && response ? { response } : {}),
+    ...(r.auth ? { auth: r.auth } : {}),
   });
   return {
     index,

@@ -76,6 +76,8 @@ export function combine(report: CompiledRule | undefined, rule: CompiledRule): D
     allowedBy: rule.id,
     ...(d.tls ? { tls: d.tls } : {}),
     ...(d.response ? { response: d.response } : {}),
+    // The enforce rule decides, so its auth requirement applies.
+    ...(d.auth ? { auth: d.auth } : {}),
   };
 }
 

@@ -125,6 +125,12 @@ export const ruleSchema = z
     reason: z.string().optional(),
     mode: modeSchema.optional(),
     response: response.optional(),
+    /**
+     * Whether the rule's verdict needs an authenticated user: "required" challenges an
+     * anonymous client with 407 first, "none" applies the verdict to anonymous clients
+     * even when auth.required is set. Absent: the config's auth.required decides.
+     */
+    auth: z.enum(['required', 'none']).optional(),
   })
   .superRefine((r, ctx) => {
     if (r.tls !== undefined && r.action !== 'allow') {

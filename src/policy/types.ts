@@ -85,6 +85,8 @@ export interface Decision {
   readonly tls?: TlsChoice;
   /** Response-side limits of the allowing rule, for {@link decideResponse}. */
   readonly response?: ResponseLimits;
+  /** The deciding rule's `auth`: "required" or "none"; absent means the config's auth.required. */
+  readonly auth?: 'required' | 'none';
   /** Set when a response-side check produced this decision. */
   readonly responseCheck?: 'content-type' | 'size';
 }

@@ -7,6 +7,7 @@ import type { AccessLog } from '../log/access-log.js';
 import { readFileSync } from 'node:fs';
 import { createSecureContext, rootCertificates } from 'node:tls';
 import { compileHostList, type Policy } from '../policy/index.js';
+import { buildAuth } from './build-auth.js';
 import { AddressGuard } from '../upstream/address-guard.js';
 import { Dialer, type SelfEndpoints } from '../upstream/dialer.js';
 import { DnsCache } from '../upstream/dns-cache.js';
@@ -64,5 +65,6 @@ export function buildRuntime(loaded: LoadedConfig, shared: Shared, generation: n
     connectPorts: new Set(proxy.connectPorts),
     policy,
     ca: shared.ca ?? null,
+    ...buildAuth(config, shared.log),
   };
 }

@@ -43,6 +43,8 @@ export class ProxyServer {
   readonly log: Logger;
   private readonly serverLogDest: Destination;
   private readonly watcher: PolicyWatcher;
+  /** Watches the users and groups files (auth.watch). */
+  private readonly userWatcher: PolicyWatcher;
   /** TLS interception, when the config or policy asks for it (built at listen). */
   private interception: InterceptionDeps | null = null;
   private rt: Runtime;
@@ -68,6 +70,7 @@ export class ProxyServer {
     this.accessLog = new AccessLog(opts.accessLog ?? config.log.access);
     this.rt = buildRuntime(loaded, this.shared(new IdGenerator()), this.generation, null);
     this.watcher = new PolicyWatcher(() => void this.reloadPolicy());
+    this.userWatcher = new PolicyWatcher(() => this.reloadUsers());
     const { limits } = config;
     this.gate = new ClientGate(config.clients.allow, limits.maxConnections, limits.maxConnectionsPerClient);
   }
@@ -92,6 +95,7 @@ export class ProxyServer {
     this.rt = { ...this.rt, policy };
     if (watch) this.watcher.watch(filesOf(files, policy));
     if (policy) this.log.info({ files, rules: policy.rules.length }, 'policy loaded');
+    this.watchUsers();
     await this.ensureInterception();
     const out: BoundAddress[] = [];
     for (const l of this.loaded.config.listeners) {
@@ -245,6 +249,7 @@ export class ProxyServer {
     this.rt = rt;
     if (next.config.policy.watch) this.watcher.watch(filesOf(next.config.policy.files, rt.policy as LoadedPolicy | null));
     else this.watcher.watch([]);
+    this.watchUsers();
     try {
       await this.ensureInterception();
     } catch (err) {
@@ -286,6 +291,31 @@ export class ProxyServer {
     return { ok: true, generation: this.generation };
   }
 
+  private watchUsers(): void {
+    const files = this.rt.userFiles;
+    this.userWatcher.watch(files && this.loaded.config.auth.watch ? files.files : []);
+  }
+
+  /**
+   * Re-read the users and groups files (one changed). Cached credentials of users whose
+   * password or groups changed, or who were removed, stop working at once (see
+   * CredentialCache). A file with a problem is rejected and the previous users stay.
+   */
+  reloadUsers(): ReloadResult {
+    const files = this.rt.userFiles;
+    if (!files) return { ok: true, generation: this.generation };
+    const problems = files.reload().map((p) => `${p.file}:${p.line}:${p.col}: ${p.message}`);
+    // Editors save by rename: re-arm the watch on the new inode either way.
+    this.watchUsers();
+    if (problems.length) {
+      this.log.error({ problems }, 'users reload rejected: a users or groups file is invalid; the previous users stay in force');
+      for (const p of problems) this.log.error(p);
+      return { ok: false, problems };
+    }
+    this.log.info({ files: files.files, users: files.size }, 'users reloaded');
+    return { ok: true, generation: this.generation };
+  }
+
   private rejected(what: 'config' | 'policy', err: unknown): ReloadResult {
     const problems = err instanceof ConfigError ? err.problems.map(formatProblem) : [String(err)];
     this.log.error({ problems }, `reload rejected: the ${what} is invalid; the running config and policy stay in force`);
@@ -308,6 +338,7 @@ export class ProxyServer {
   async close(graceMs = this.loaded.config.timeouts.shutdownGrace): Promise<void> {
     this.draining = true;
     this.watcher.close();
+    this.userWatcher.close();
     for (const s of this.servers) s.close();
     // The inner server never bound: close() only stops its connection checks.
     this.interception?.inner.http.close(() => {});

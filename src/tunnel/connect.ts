@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { ProxyError, toProxyError } from '../http/errors.js';
 import { formatAuthority, parseAuthority } from '../http/target.js';
 import { now, ProxyContext } from '../exchange/context.js';
-import { checkPolicy } from '../exchange/policy-stage.js';
+import { decideWithAuth, identify } from '../exchange/identify-stage.js';
 import { sendRawError } from '../exchange/respond.js';
 import type { Runtime } from '../exchange/runtime.js';
 import { interceptConnect, type InnerServers } from './intercept.js';
@@ -24,7 +24,8 @@ export interface InterceptionDeps {
  * answer 200, then splice bytes both ways. Half-close is passed on (a FIN from one
  * side ends the other side's writes only), idle tunnels are cut, bytes are counted.
  *
- * Order: parse target → port check → [identify] → decide (policy) → [limit]
+ * Order: parse target → port check → identify → decide (policy, then the auth
+ * requirement: 407 for an anonymous client whose rule needs a user) → [limit]
  * → intercept? (peek SNI, see intercept.ts) → dial → splice → log at close.
  */
 export async function handleConnect(
@@ -49,7 +50,8 @@ export async function handleConnect(
     if (!rt.connectPorts.has(port)) {
       throw new ProxyError('PORT_FORBIDDEN', `CONNECT to port ${port} is not allowed (allowed: ${[...rt.connectPorts].join(', ')})`);
     }
-    await checkPolicy(rt, ctx, { host, port, scheme: 'https', method: 'CONNECT', clientIp: ctx.clientIp, user: ctx.user ?? undefined, groups: ctx.groups, headers: req.headers });
+    await identify(rt, ctx, req.headers, null);
+    await decideWithAuth(rt, ctx, { host, port, scheme: 'https', method: 'CONNECT', clientIp: ctx.clientIp, user: ctx.user ?? undefined, groups: ctx.groups, headers: req.headers }, false);
     if (interception?.interceptor.mayIntercept(ctx.decision?.tls)) {
       client.removeListener('close', onEarlyClose);
       return await interceptConnect(rt, ctx, client, head, host, port, interception.interceptor, interception.inner, registry);

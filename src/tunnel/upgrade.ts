@@ -5,7 +5,8 @@ import { ProxyError, toProxyError } from '../http/errors.js';
 import { formatAuthority } from '../http/target.js';
 import { now, ProxyContext } from '../exchange/context.js';
 import { parseTarget, prepareHeaders, type Exchange, type TunnelOrigin } from '../exchange/request-checks.js';
-import { checkPolicy, requestFacts } from '../exchange/policy-stage.js';
+import { decideWithAuth, identify } from '../exchange/identify-stage.js';
+import { requestFacts } from '../exchange/policy-stage.js';
 import { sendError } from '../exchange/respond.js';
 import { ResponseRelay } from '../exchange/response-relay.js';
 import type { Runtime } from '../exchange/runtime.js';
@@ -42,9 +43,13 @@ export function handleUpgrade(rt: Runtime, req: IncomingMessage, client: Socket,
   const fail = (err: unknown): void => sendError(rt, ctx, req, res, err instanceof ProxyError ? err : toProxyError(err), true);
   try {
     if (parseTarget(x) || prepareHeaders(x)) return;
-    const pending = checkPolicy(rt, ctx, requestFacts(req, ctx));
-    if (pending) pending.then(() => dispatchUpgrade(x, client, head, registry, () => (spliced = true)), fail);
-    else dispatchUpgrade(x, client, head, registry, () => (spliced = true));
+    // Same order as the pipeline: identify → decide → auth requirement → dispatch.
+    const dispatch = (): void => dispatchUpgrade(x, client, head, registry, () => (spliced = true));
+    const decideNow = (): void | Promise<void> => decideWithAuth(rt, ctx, requestFacts(req, ctx), origin !== null);
+    const who = identify(rt, ctx, req.headers, origin);
+    const pending = who ? who.then(decideNow) : decideNow();
+    if (pending) pending.then(dispatch, fail);
+    else dispatch();
   } catch (err) {
     fail(err);
   }
