@@ -11,7 +11,10 @@ export interface AuthenticatorOptions {
   /** Verified credentials kept this long (ms); 0 disables the cache. */
   cacheTtl: number;
   cacheSize: number;
+  /** Per user name. */
   lockout: LockoutOptions;
+  /** Per client address: usually a higher threshold, since many users may share a NAT address. */
+  addressLockout: LockoutOptions;
 }
 
 /**
@@ -28,6 +31,7 @@ export interface AuthenticatorOptions {
 export class Authenticator {
   private readonly cache: CredentialCache;
   private readonly lockout: Lockout;
+  private readonly addressLockout: Lockout;
   private readonly pending = new Map<string, Promise<Identity>>();
 
   constructor(
@@ -39,6 +43,7 @@ export class Authenticator {
   ) {
     this.cache = new CredentialCache(opts.cacheTtl, opts.cacheSize);
     this.lockout = new Lockout(opts.lockout, now);
+    this.addressLockout = new Lockout(opts.addressLockout, now);
   }
 
   get realm(): string {
@@ -60,7 +65,7 @@ export class Authenticator {
     if (!creds) throw this.challenge('only the Basic scheme is supported for proxy authentication');
     if (!this.store) throw this.challenge('no users are configured on this proxy');
     const { user, password } = creds;
-    const wait = this.lockout.retryAfter(`u:${user}`, `a:${clientIp}`);
+    const wait = Math.max(this.lockout.retryAfter(user), this.addressLockout.retryAfter(clientIp));
     if (wait > 0) throw this.locked(user, clientIp, wait);
     const inFlight = this.pending.get(key);
     if (inFlight) return inFlight;
@@ -69,7 +74,7 @@ export class Authenticator {
       (id) => {
         this.pending.delete(key);
         if (!id) return this.failed(user, clientIp);
-        this.lockout.succeed(`u:${user}`);
+        this.lockout.succeed(user);
         // The revision read before the check: a change meanwhile invalidates this entry.
         this.cache.set(key, id, revision ?? this.store!.revision(user));
         return id;
@@ -85,8 +90,8 @@ export class Authenticator {
 
   /** A wrong password or unknown user: count it, log it (never the password), refuse. */
   private failed(user: string, clientIp: string): never {
-    const lock = this.lockout.fail(`u:${user}`, `a:${clientIp}`);
-    const fields = { user, client: clientIp, failures: this.lockout.failures(`u:${user}`), ...(lock ? { lockedForMs: lock } : {}) };
+    const lock = Math.max(this.lockout.fail(user), this.addressLockout.fail(clientIp));
+    const fields = { user, client: clientIp, failures: this.lockout.failures(user), ...(lock ? { lockedForMs: lock } : {}) };
     this.log.warn(fields, lock ? 'proxy authentication failed: locked out' : 'proxy authentication failed');
     throw this.challenge(`proxy authentication failed for user "${user}": wrong user name or password`);
   }

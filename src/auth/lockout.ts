@@ -19,8 +19,8 @@ interface State {
 }
 
 /**
- * Failed-attempt tracking with exponential backoff, per key (a user name, a client
- * address). After `threshold` failures the key is locked for baseDelay, then 2x, 4x…
+ * Failed-attempt tracking with exponential backoff, per key (a user name, or a client
+ * address: one instance each). After `threshold` failures the key is locked for baseDelay, then 2x, 4x…
  * up to maxDelay for each further failure. The clock is injectable for tests.
  */
 export class Lockout {
@@ -30,39 +30,32 @@ export class Lockout {
     private readonly opts: LockoutOptions,
     private readonly now: () => number = Date.now,
   ) {
-    this.states = new LRUCache<string, State>({ max: opts.maxKeys ?? 100_000, perf: { now } });
+    this.states = new LRUCache<string, State>({ max: opts.maxKeys ?? 100_000, perf: { now }, ttlResolution: 0 });
   }
 
-  /** Milliseconds until every one of `keys` may try again; 0 when none is locked. */
-  retryAfter(...keys: string[]): number {
+  /** Milliseconds until `key` may try again; 0 when it is not locked. */
+  retryAfter(key: string): number {
     if (this.opts.threshold === 0) return 0;
-    const t = this.now();
-    let wait = 0;
-    for (const k of keys) {
-      const s = this.states.get(k);
-      if (s && s.lockedUntil > t) wait = Math.max(wait, s.lockedUntil - t);
-    }
-    return wait;
+    const s = this.states.get(key);
+    const left = s ? s.lockedUntil - this.now() : 0;
+    return left > 0 ? left : 0;
   }
 
-  /** Record a failure for each key; returns the longest lock it caused (0 if none). */
-  fail(...keys: string[]): number {
+  /** Record a failure; returns the lock it caused (0 if none). */
+  fail(key: string): number {
     const { threshold, baseDelay, maxDelay, window } = this.opts;
     if (threshold === 0) return 0;
     const t = this.now();
-    let wait = 0;
-    for (const k of keys) {
-      const s = this.states.get(k) ?? { failures: 0, lockedUntil: 0 };
-      s.failures++;
-      if (s.failures >= threshold) {
-        const lock = Math.min(maxDelay, baseDelay * 2 ** Math.min(30, s.failures - threshold));
-        s.lockedUntil = t + lock;
-        wait = Math.max(wait, lock);
-      }
-      // Remembered for the window after the last failure, and at least as long as the lock.
-      this.states.set(k, s, { ttl: Math.max(window, s.lockedUntil - t) });
+    const s = this.states.get(key) ?? { failures: 0, lockedUntil: 0 };
+    s.failures++;
+    let lock = 0;
+    if (s.failures >= threshold) {
+      lock = Math.min(maxDelay, baseDelay * 2 ** Math.min(30, s.failures - threshold));
+      s.lockedUntil = t + lock;
     }
-    return wait;
+    // Remembered for the window after the last failure, and at least as long as the lock.
+    this.states.set(key, s, { ttl: Math.max(window, s.lockedUntil - t) });
+    return lock;
   }
 
   /** A success clears the key's failures. */

@@ -62,8 +62,10 @@ const auth = z
     cacheSize: z.number().int().min(0).default(10_000),
     lockout: z
       .strictObject({
-        /** Failed attempts (per user and per client address) before a lock; 0 disables. */
+        /** Failed attempts for one user name before it is locked; 0 disables. */
         threshold: z.number().int().min(0).default(5),
+        /** Failed attempts from one client address (any user names) before it is locked; 0 disables. */
+        addressThreshold: z.number().int().min(0).default(20),
         /** First lock; doubled for each further failure. */
         baseDelay: positiveDuration.prefault('1s'),
         maxDelay: positiveDuration.prefault('15m'),
