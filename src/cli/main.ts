@@ -13,6 +13,8 @@ Usage:
                                    which rule decides a request, and why
   egressd ca init|show|export [-c FILE]
                                    create, inspect or export the interception CA
+  egressd users add|passwd|del|list [USER] [-c FILE]
+                                   manage the proxy users file (htpasswd, bcrypt)
   egressd --version                print the version
   egressd --help                   this help ("egressd COMMAND --help" for one command)
 
@@ -58,6 +60,7 @@ export async function main(argv: string[]): Promise<number> {
     return rest[0] === '--help' || rest[0] === '-h' ? 0 : 2;
   }
   if (command === 'ca') return (await import('./ca.js')).caCommand(rest);
+  if (command === 'users') return (await import('./users.js')).usersCommand(rest);
   const help = COMMAND_HELP[command];
   if (!help) {
     process.stderr.write(`egressd: unknown command "${command}"\n\n${HELP}\n`);
