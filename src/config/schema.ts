@@ -76,7 +76,7 @@ const auth = z
   })
   .superRefine((a, ctx) => {
     if (a.required && !a.users && !a.ldap && a.sources.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['required'], message: 'auth.required needs users, ldap or sources to authenticate against' });
+      ctx.addIssue({ code: 'custom', path: ['required'], message: 'needs users, ldap or sources to authenticate against' });
     }
   });
 
