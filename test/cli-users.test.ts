@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,30 @@ function cli(args: string[], stdin = ''): Promise<{ status: number | null; stdou
       resolve({ status: typeof code === 'number' ? code : null, stdout, stderr });
     });
     child.stdin!.end(stdin);
+  });
+}
+
+/**
+ * Run under a pseudo-terminal (util-linux `script`), answering each prompt when it
+ * appears: what a person at a terminal does.
+ */
+function cliOnTty(args: string[], answers: string[]): Promise<{ status: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const cmd = [process.execPath, BIN, 'users', ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+    const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let asked = 0;
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const prompts = (out.match(/password: /g) ?? []).length;
+      while (asked < prompts && asked < answers.length) child.stdin.write(`${answers[asked++]}\n`);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      child.stdin.destroy();
+      resolve({ status: code, out });
+    });
   });
 }
 
@@ -81,6 +105,36 @@ describe('egressd users', () => {
     const again = await cli(['del', 'bob', '-c', config]);
     expect(again.status).toBe(1);
     expect(again.stderr).toMatch(/no user "bob"/);
+  });
+
+  it('on a terminal, prompts twice without echoing the password', async () => {
+    const r = await cliOnTty(['passwd', 'alice', '-c', config, '--cost', '4'], ['typed-on-tty', 'typed-on-tty']);
+    expect(r.out).toContain('New password: ');
+    expect(r.out).toContain('Re-type new password: ');
+    expect(r.out).not.toContain('typed-on-tty');
+    expect(r.status).toBe(0);
+    expect(bcrypt.compareSync('typed-on-tty', hashOf('alice')!)).toBe(true);
+  });
+
+  it('on a terminal, refuses two different passwords and leaves the file alone', async () => {
+    const before = hashOf('alice');
+    const r = await cliOnTty(['passwd', 'alice', '-c', config, '--cost', '4'], ['one-pw', 'other-pw']);
+    expect(r.status).toBe(1);
+    expect(r.out).toMatch(/do not match/);
+    expect(hashOf('alice')).toBe(before);
+  });
+
+  it('check-config reports a bad users file with file:line:col', async () => {
+    const bad = join(dir, 'bad-users.yaml');
+    writeFileSync(join(dir, 'bad.htpasswd'), 'x:{SHA}GpHWL3ymc5liWkNopqtdSjuqYHM=\n');
+    writeFileSync(bad, 'auth:\n  users: bad.htpasswd\n');
+    const r = await new Promise<{ status: number | null; stderr: string }>((resolve) =>
+      execFile(process.execPath, [BIN, 'check-config', '-c', bad], { encoding: 'utf8', timeout: 15_000 }, (err, _o, stderr) =>
+        resolve({ status: err ? ((err as { code?: number }).code ?? null) : 0, stderr }),
+      ),
+    );
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`${join(dir, 'bad.htpasswd')}:1:3: user "x": SHA-1`);
   });
 
   it('refuses an empty password', async () => {
