@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Identity } from './identity.js';
 
@@ -16,7 +16,7 @@ interface Entry {
  * store's revision for its user is unchanged (password change, removal, new groups).
  */
 export class CredentialCache {
-  private readonly salt = randomBytes(16);
+  private readonly salt = randomBytes(16).toString('base64');
   private readonly lru: LRUCache<string, Entry> | null;
 
   constructor(ttlMs: number, max: number) {
@@ -24,7 +24,8 @@ export class CredentialCache {
   }
 
   key(header: string): string {
-    return createHash('sha256').update(this.salt).update(header).digest('base64');
+    // One-shot hash: about half the cost of createHash().update().digest() per request.
+    return hash('sha256', this.salt + header, 'base64');
   }
 
   /** The identity for a key, if cached and still current for `revisionOf(user)`. */
