@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin, type Origin } from './helpers/origin.js';
 import { proxyRequest } from './helpers/pol-client.js';
@@ -48,6 +49,10 @@ let n = 0;
 
 beforeAll(async () => {
   origin = await startOrigin((req, res) => res.end(`ok ${req.url}`));
+  origin.server.on('upgrade', (_req, socket: import('node:stream').Duplex) => {
+    socket.on('error', () => {});
+    socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+  });
   global = await startPolicyProxy({
     files: { 'policy.yaml': GLOBAL },
     extra: { users: USERS, groups: 'staff: alice\n' },
@@ -113,6 +118,36 @@ describe('auth.required with rules', () => {
     expect(r.status).toBe(407);
     expect(r.headers['proxy-authenticate']).toMatch(/^Basic /);
     expect(await global.access.waitFor((l) => l.url === r.url)).toMatchObject({ kind: 'upgrade', error: 'AUTH_REQUIRED' });
+  });
+});
+
+/** Send an Upgrade request by hand and return the status line of the answer. */
+function upgradeStatus(px: PolicyProxy, host: string, auth?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect(px.port, '127.0.0.1');
+    let data = '';
+    const t = setTimeout(() => (s.destroy(), reject(new Error(`no answer: ${data}`))), 5000);
+    s.on('connect', () =>
+      s.write(`GET http://${host}:${origin.port}/ws HTTP/1.1\r\nHost: ${host}:${origin.port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n${auth ? `Proxy-Authorization: ${auth}\r\n` : ''}\r\n`),
+    );
+    s.on('data', (d: Buffer) => {
+      data += d.toString('latin1');
+      const nl = data.indexOf('\r\n');
+      if (nl >= 0) {
+        clearTimeout(t);
+        s.destroy();
+        resolve(data.slice(0, nl));
+      }
+    });
+    s.on('error', reject);
+  });
+}
+
+describe('upgrades with credentials', () => {
+  it('switches protocols for an authenticated staff user, and challenges without credentials', async () => {
+    expect(await upgradeStatus(global, 'intranet.test', basic('alice', 'alice-pw'))).toBe('HTTP/1.1 101 Switching Protocols');
+    expect(await upgradeStatus(global, 'intranet.test')).toMatch(/^HTTP\/1.1 407 /);
+    expect(await global.access.waitFor((l) => l.kind === 'upgrade' && l.status === 101)).toMatchObject({ user: 'alice', groups: ['staff'] });
   });
 });
 
