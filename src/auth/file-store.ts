@@ -34,9 +34,16 @@ interface Snapshot {
  */
 export class FileUserStore implements UserStore {
   private snap: Snapshot;
+  /** Counts successful loads, so dependents (source identities) know when groups changed. */
+  private loads = 0;
 
   constructor(private readonly opts: FileStoreOptions) {
     this.snap = this.read(); // throws AuthFileError: a broken file stops the start
+    this.loads = 1;
+  }
+
+  get generation(): number {
+    return this.loads;
   }
 
   get files(): string[] {
@@ -51,6 +58,7 @@ export class FileUserStore implements UserStore {
   reload(): AuthFileProblem[] {
     try {
       this.snap = this.read();
+      this.loads++;
       return [];
     } catch (err) {
       if (err instanceof AuthFileError) return [...err.problems];

@@ -16,7 +16,7 @@ export function buildAuth(config: Readonly<Config>, log: Logger): { auth: Authen
   const files = new FileUserStore({ usersFile: a.users ?? null, groupsFile: a.groupsFile ?? null, groups: a.groups });
   const ldap = a.ldap ? new LdapUserStore(a.ldap, (u) => files.groupsOf(u), log) : null;
   const store: UserStore | null = a.users ? new ChainStore(files, ldap) : ldap;
-  const sources = new SourceIdentities(a.sources.map((s) => ({ cidr: s.cidr, user: s.user, groups: [...s.groups, ...files.groupsOf(s.user)] })));
+  const sources = new SourceIdentities(a.sources, (u) => files.groupsOf(u), () => files.generation);
   const auth = new Authenticator(store, sources, { realm: a.realm, cacheTtl: a.cacheTtl, cacheSize: a.cacheSize, lockout: a.lockout, addressLockout: { ...a.lockout, threshold: a.lockout.addressThreshold } }, log);
   return { auth, userFiles: files };
 }

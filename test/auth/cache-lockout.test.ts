@@ -147,6 +147,20 @@ describe('Authenticator', () => {
   });
 });
 
+describe('SourceIdentities', () => {
+  it('adds the groups of the config and groups file, rebuilt when those reload', () => {
+    let gen = 1;
+    let extra: string[] = ['staff'];
+    const s = new SourceIdentities([{ cidr: '10.0.0.0/8', user: 'srv', groups: ['servers'] }], () => extra, () => gen);
+    expect(s.lookup('10.1.1.1')?.groups).toEqual(['servers', 'staff']);
+    extra = ['ops'];
+    expect(s.lookup('10.1.1.1')?.groups).toEqual(['servers', 'staff']); // same generation: no per-request work
+    gen = 2;
+    expect(s.lookup('10.1.1.1')?.groups).toEqual(['ops', 'servers']);
+    expect(s.lookup('192.0.2.1')).toBeUndefined();
+  });
+});
+
 describe('LDAP escaping', () => {
   it.each([
     ['alice', 'alice'],
