@@ -6,6 +6,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { ConfigError, formatProblem } from '../../src/config/yaml-source.js';
 import { compilePolicy } from '../../src/policy/compile.js';
 import { decide } from '../../src/policy/decide.js';
+import { explain, formatExplanation } from '../../src/policy/explain.js';
 import { policyFileSchema } from '../../src/policy/schema.js';
 
 /** The `auth` config section, the open-proxy guard's auth alternative, and the policy rule `auth` property. */
@@ -76,6 +77,8 @@ describe('policy rule auth', () => {
     const facts = { port: 80, scheme: 'http' as const, method: 'GET', clientIp: '10.0.0.1' };
     expect(decide(p, { ...facts, host: 'a.test' })).toMatchObject({ ruleId: 'watch', wouldDeny: true, auth: 'none' });
     expect(decide(p, { ...facts, host: 'b.test' })).toMatchObject({ ruleId: 'default', action: 'deny', auth: 'required' });
+    // egressd policy test shows it.
+    expect(formatExplanation(explain(p, { ...facts, host: 'b.test' }))).toContain('auth: required (an anonymous client gets 407 first)');
   });
 
   it('rejects another value', () => {
