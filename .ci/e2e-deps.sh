@@ -3,9 +3,10 @@
 # chromium + libnss3-tools (certutil): the browser test trusts the egressd CA in an NSS db.
 # squid + tinyproxy: real parent proxies (the tests start their own instances on free ports).
 # redis-server: the shared-quota test starts its own on a free loopback port.
+# slapd + ldap-utils (ldapadd): the LDAP auth test runs its own slapd on a free port.
 set -euo pipefail
 need=()
-for cmd_pkg in "curl:curl" "git:git" "openssl:openssl" "chromium:chromium" "certutil:libnss3-tools" "squid:squid" "tinyproxy:tinyproxy" "redis-server:redis-server"; do
+for cmd_pkg in "curl:curl" "git:git" "openssl:openssl" "chromium:chromium" "certutil:libnss3-tools" "squid:squid" "tinyproxy:tinyproxy" "redis-server:redis-server" "slapd:slapd" "ldapadd:ldap-utils"; do
   cmd=${cmd_pkg%%:*}; pkg=${cmd_pkg#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done

@@ -9,6 +9,8 @@
 --   BENCH_CLOSE  "1": send "Connection: close" so every request uses a new client
 --                connection (workload W4). wrk reconnects when the response says close.
 --   BENCH_OUT    file the summary is written to as one JSON object.
+--   BENCH_PROXY_AUTH  a Proxy-Authorization value sent on every request ("Basic ...";
+--                bench/auth-w1.sh).
 
 local path = os.getenv("BENCH_PATH") or "/"
 local host = os.getenv("BENCH_HOST")
@@ -22,6 +24,10 @@ if host and host ~= "" then
 end
 if close then
   wrk.headers["Connection"] = "close"
+end
+local proxy_auth = os.getenv("BENCH_PROXY_AUTH")
+if proxy_auth and proxy_auth ~= "" then
+  wrk.headers["Proxy-Authorization"] = proxy_auth
 end
 
 local function num(x)

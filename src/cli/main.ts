@@ -21,6 +21,8 @@ Usage:
                                    (through the admin API, admin.listen)
   egressd quota show [USER] [-c FILE]
                                    quota usage and allowance left, per user
+  egressd users add|passwd|del|list [USER] [-c FILE]
+                                   manage the proxy users file (htpasswd, bcrypt)
   egressd --version                print the version
   egressd --help                   this help ("egressd COMMAND --help" for one command)
 
@@ -69,6 +71,7 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'audit') return (await import('./audit.js')).auditCommand(rest);
   if (command === 'cache') return (await import('./cache.js')).cacheCommand(rest);
   if (command === 'quota') return (await import('./quota.js')).quotaCommand(rest);
+  if (command === 'users') return (await import('./users.js')).usersCommand(rest);
   const help = COMMAND_HELP[command];
   if (!help) {
     process.stderr.write(`egressd: unknown command "${command}"\n\n${HELP}\n`);

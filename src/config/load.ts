@@ -42,14 +42,16 @@ export function loadConfig(file: string = DEFAULT_CONFIG_FILE): LoadedConfig {
   if (config.cache.disk) config.cache.disk.dir = rel(config.cache.disk.dir);
   config.tls.upstreamCaFiles = config.tls.upstreamCaFiles.map(rel);
   if (config.quota.snapshot.file) config.quota.snapshot.file = rel(config.quota.snapshot.file);
+  if (config.auth.users) config.auth.users = rel(config.auth.users);
+  if (config.auth.groupsFile) config.auth.groupsFile = rel(config.auth.groupsFile);
   return { file: abs, config: deepFreeze(config) };
 }
 
-type ListenerView = Pick<Config, 'listeners'> & { clients: { allow: readonly string[] } };
+type ListenerView = Pick<Config, 'listeners'> & { clients: { allow: readonly string[] }; auth: { required: boolean } };
 
 /** The listener-related parts of a document that failed validation, as far as they make sense. */
 function lenientView(src: YamlSource): ListenerView {
-  const raw = (src.doc.toJS() ?? {}) as { listeners?: unknown; clients?: { allow?: unknown } };
+  const raw = (src.doc.toJS() ?? {}) as { listeners?: unknown; clients?: { allow?: unknown }; auth?: { required?: unknown } };
   const listeners = Array.isArray(raw.listeners)
     ? raw.listeners.map((l: { address?: unknown; port?: unknown }) => ({
         address: typeof l?.address === 'string' && isIP(bare(l.address)) ? l.address : '127.0.0.1',
@@ -58,7 +60,7 @@ function lenientView(src: YamlSource): ListenerView {
       }))
     : [];
   const allow = Array.isArray(raw.clients?.allow) ? raw.clients.allow.filter((c): c is string => typeof c === 'string') : [];
-  return { listeners, clients: { allow } };
+  return { listeners, clients: { allow }, auth: { required: raw.auth?.required === true } };
 }
 
 function bare(a: string): string {
@@ -69,14 +71,15 @@ function bare(a: string): string {
 function listenerProblems(config: ListenerView, src: YamlSource): Problem[] {
   const out: Problem[] = [];
   const loopback = new CidrSet(['127.0.0.0/8', '::1/128']);
-  // No open proxy by accident: a listener reachable from the network needs a client restriction.
+  // No open proxy by accident: a listener reachable from the network needs a client
+  // restriction, or authentication for every request.
   config.listeners.forEach((l, i) => {
     const addr = bare(l.address);
-    if (!loopback.has(addr) && config.clients.allow.length === 0) {
+    if (!loopback.has(addr) && config.clients.allow.length === 0 && !config.auth.required) {
       out.push(
         src.problemAt(
           ['listeners', i, 'address'],
-          `listener on ${l.address} is reachable from the network but clients.allow is empty: list the client CIDRs that may use the proxy`,
+          `listener on ${l.address} is reachable from the network but clients.allow is empty: list the client CIDRs that may use the proxy, or set auth.required: true`,
         ),
       );
     }

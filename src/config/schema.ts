@@ -37,6 +37,70 @@ const cacheRule = z
     ttl: duration.optional(),
   })
   .refine((r) => r.action !== 'force' || (r.ttl !== undefined && r.ttl > 0), { message: 'a force rule needs a ttl above 0', path: ['ttl'] });
+/** A user or group name as policy rules and log lines see it. */
+const principal = z.string().min(1).regex(/^[^:\s]+$/, 'no spaces or ":"');
+
+const auth = z
+  .strictObject({
+    /** Every request needs a user (credentials or a source mapping), unless its policy rule says `auth: none`. */
+    required: z.boolean().default(false),
+    /** Shown by the client's password prompt (Proxy-Authenticate: Basic realm="..."). */
+    // eslint-disable-next-line no-control-regex
+    realm: z.string().min(1).max(200).regex(/^[^\x00-\x1f\x7f]+$/, 'no control characters').default('egressd'),
+    /** htpasswd file with bcrypt hashes (relative to this config file); reloaded when it changes. */
+    users: z.string().min(1).optional(),
+    /** Apache AuthGroupFile-style groups file: "group: user1 user2" per line. */
+    groupsFile: z.string().min(1).optional(),
+    /** Groups in the config: group name → member user names. */
+    groups: z.record(principal, z.array(principal)).default({}),
+    /** Reload the users and groups files when they change on disk. */
+    watch: z.boolean().default(true),
+    ldap: z
+      .strictObject({
+        url: z.string().regex(/^ldaps?:\/\/[^/]+\/?$/, 'expected ldap://host:port or ldaps://host:port'),
+        /** Bind directly as this DN, {user} replaced (escaped, RFC 4514). */
+        userDn: z.string().includes('{user}', { message: 'must contain {user}' }).optional(),
+        /** Or search-then-bind with this service account. */
+        bindDn: z.string().min(1).optional(),
+        bindPasswordEnv: z.string().min(1).optional(),
+        searchBase: z.string().optional(),
+        searchFilter: z.string().includes('{user}', { message: 'must contain {user}' }).default('(uid={user})'),
+        groups: z
+          .strictObject({
+            base: z.string().min(1),
+            /** {dn} and {user} are replaced (escaped, RFC 4515). */
+            filter: z.string().default('(|(member={dn})(uniqueMember={dn})(memberUid={user}))'),
+            attribute: z.string().min(1).default('cn'),
+          })
+          .optional(),
+        timeout: positiveDuration.prefault('5s'),
+      })
+      .refine((l) => l.userDn !== undefined || l.searchBase !== undefined, { message: 'give userDn (bind by DN template) or searchBase (search-then-bind)' })
+      .optional(),
+    /** Identity by client address, first match wins; applies without a challenge. */
+    sources: z.array(z.strictObject({ cidr, user: principal, groups: z.array(principal).default([]) })).default([]),
+    /** How long a verified credential is trusted without checking the password again; 0 disables. */
+    cacheTtl: duration.prefault('5m'),
+    cacheSize: z.number().int().min(0).default(10_000),
+    lockout: z
+      .strictObject({
+        /** Failed attempts for one user name before it is locked; 0 disables. */
+        threshold: z.number().int().min(0).default(5),
+        /** Failed attempts from one client address (any user names) before it is locked; 0 disables. */
+        addressThreshold: z.number().int().min(0).default(20),
+        /** First lock; doubled for each further failure. */
+        baseDelay: positiveDuration.prefault('1s'),
+        maxDelay: positiveDuration.prefault('15m'),
+        /** Failures are forgotten after this long without a new one. */
+        window: positiveDuration.prefault('15m'),
+      })
+      .prefault({}),
+  })
+  .superRefine((a, ctx) => {
+    if (a.required && !a.users && !a.ldap && a.sources.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['required'], message: 'needs users, ldap or sources to authenticate against' });
+    }
+  });
 
 const listener = z.strictObject({
   address: ipAddress.default('127.0.0.1'),
@@ -171,6 +235,8 @@ export const configSchema = z.strictObject({
     .prefault({}),
   /** Parent proxies and the default route (docs/configuration.md#upstream). */
   upstream: upstreamSchema,
+  /** Who is asking: Basic credentials (users file, LDAP) and source-address identities. */
+  auth: auth.prefault({}),
   policy: z
     .strictObject({
       /**

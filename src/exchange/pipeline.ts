@@ -4,7 +4,8 @@ import { now, ProxyContext } from './context.js';
 import { parseTarget, prepareHeaders, type Exchange, type TunnelOrigin } from './request-checks.js';
 import { sendError } from './respond.js';
 import { checkQuota } from './limit-stage.js';
-import { checkPolicy, requestFacts } from './policy-stage.js';
+import { decideWithAuth, identify } from './identify-stage.js';
+import { requestFacts } from './policy-stage.js';
 import { ResponseRelay } from './response-relay.js';
 import { routedRequest } from './route.js';
 import { lookupCache } from './cache-stage.js';
@@ -15,21 +16,31 @@ import type { Runtime } from './runtime.js';
  * throws a ProxyError; a stage that must wait (DNS for a policy rule) returns a
  * promise of the same. The order is written here and nowhere else:
  *
- *   parse target → headers & loop/Max-Forwards → [identify] → decide (policy)
- *   → limit (quota: rate, volume, concurrency) → cache (a hit answers here)
- *   → forward upstream (streaming; response-side policy checks; the cache tap stores
- *   the body) → count bytes to the client against the volume quota and log, when the
- *   response closes
+ *   parse target → headers & loop/Max-Forwards → identify → decide (policy, then
+ *   the auth requirement) → limit (quota: rate, volume, concurrency) → cache (a hit
+ *   answers here) → forward upstream (streaming; response-side policy checks; the
+ *   cache tap stores the body) → count bytes to the client against the volume quota
+ *   and log, when the response closes
  *
- * Limit comes after decide because a policy rule may select the quota profile, and
- * a request the policy denies costs no token; the cache comes after limit, so a hit
- * counts against the rate too. The bracketed stage arrives with the auth issue.
+ * Auth is split around the policy on purpose: identify only uses credentials the
+ * client sent (or its address) and never challenges, so user/group rules can see the
+ * user; after the decision, an anonymous request whose rule needs a user (rule
+ * `auth: required`, or auth.required unless the rule says `auth: none`) gets the 407.
+ * A wrong password is a 407 at identify. Limit comes after decide because a policy
+ * rule may select the quota profile, and a request the policy denies costs no token;
+ * the cache comes after limit, so a hit counts against the rate too. CONNECT
+ * (tunnel/connect.ts) and upgrades (tunnel/upgrade.ts) follow the same order.
  */
 type Stage = (x: Exchange) => boolean | Promise<boolean>;
-const STAGES: readonly Stage[] = [parseTarget, prepareHeaders, decidePolicy, limitQuota, lookupCache];
+const STAGES: readonly Stage[] = [parseTarget, prepareHeaders, identifyStage, decidePolicy, limitQuota, lookupCache];
+
+function identifyStage(x: Exchange): boolean | Promise<boolean> {
+  const pending = identify(x.rt, x.ctx, x.req.headers, x.origin);
+  return pending ? pending.then(() => false) : false;
+}
 
 function decidePolicy(x: Exchange): boolean | Promise<boolean> {
-  const pending = checkPolicy(x.rt, x.ctx, requestFacts(x.req, x.ctx));
+  const pending = decideWithAuth(x.rt, x.ctx, requestFacts(x.req, x.ctx), x.origin !== null);
   return pending ? pending.then(() => false) : false;
 }
 

@@ -31,6 +31,9 @@ export interface TunnelOrigin {
   port: number;
   /** The ClientHello server name, when the client sent one. */
   sni: string | null;
+  /** Who opened the tunnel: every decrypted request inside it carries this identity. */
+  user: string | null;
+  groups: readonly string[];
 }
 
 /** Absolute-form targets are proxied; origin-form means someone browsed to the proxy itself. */

@@ -46,6 +46,7 @@ export function sendError(rt: Runtime, ctx: ProxyContext, req: IncomingMessage, 
   if (rt.via) headers.via = rt.via;
   if (err.retryAfter !== undefined) headers['retry-after'] = err.retryAfter;
   if (info.ruleId) headers['x-egressd-rule'] = info.ruleId;
+  if (err.headers) Object.assign(headers, err.headers);
   if (close) headers.connection = 'close';
   res.shouldKeepAlive &&= !close;
   res.writeHead(err.status, headers);
@@ -69,12 +70,20 @@ export function sendRawError(socket: Duplex, err: ProxyError, requestId: string,
     (via ? `via: ${via}\r\n` : '') +
     (err.retryAfter !== undefined ? `retry-after: ${err.retryAfter}\r\n` : '') +
     (ruleId ? `x-egressd-rule: ${ruleId}\r\n` : '') +
+    extraHeaders(err) +
     'connection: close\r\n\r\n';
   if (!socket.writable) {
     socket.destroy();
     return;
   }
   socket.end(head + body);
+}
+
+function extraHeaders(err: ProxyError): string {
+  if (!err.headers) return '';
+  let out = '';
+  for (const [k, v] of Object.entries(err.headers)) out += `${k}: ${oneLine(v)}\r\n`;
+  return out;
 }
 
 function oneLine(s: string): string {

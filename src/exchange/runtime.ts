@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Authenticator, FileUserStore } from '../auth/index.js';
 import type { Config } from '../config/schema.js';
 import type { AccessLog } from '../log/access-log.js';
 import type { Policy } from '../policy/index.js';
@@ -33,4 +34,8 @@ export interface Runtime {
   readonly ca: CaDownload | null;
   /** The shared HTTP cache; null when cache.enabled is false. */
   readonly cache: HttpCache | null;
+  /** Who is asking (Basic, LDAP, source addresses); null when auth is not configured. */
+  readonly auth: Authenticator | null;
+  /** The users/groups files behind `auth`, reloaded by the server when they change. */
+  readonly userFiles: FileUserStore | null;
 }

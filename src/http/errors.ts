@@ -9,12 +9,18 @@ export const ERROR_STATUS = {
   DESTINATION_FORBIDDEN: 403,
   PORT_FORBIDDEN: 403,
   POLICY_DENIED: 403,
+  /** A rule needs a user, and the intercepted tunnel the request came through was opened anonymously. */
+  AUTH_REQUIRED_IN_TUNNEL: 403,
   /** A transfer-volume quota is used up until its window resets. */
   QUOTA_VOLUME: 403,
+  /** No, wrong or unsupported Proxy-Authorization (RFC 9110 §15.5.8): with a Proxy-Authenticate challenge. */
+  AUTH_REQUIRED: 407,
   REQUEST_TIMEOUT: 408,
   /** RFC 6585 §4: request rate or concurrency quota exceeded; sent with Retry-After. */
   QUOTA_RATE: 429,
   QUOTA_CONCURRENT: 429,
+  /** Too many failed authentication attempts (RFC 6585 §4): with Retry-After. */
+  AUTH_LOCKED: 429,
   HEADERS_TOO_LARGE: 431,
   DNS_FAILED: 502,
   UPSTREAM_REFUSED: 502,
@@ -32,6 +38,8 @@ export const ERROR_STATUS = {
   SHUTTING_DOWN: 503,
   /** The shared quota store is unreachable and quota.redis.onError is "closed". */
   QUOTA_UNAVAILABLE: 503,
+  /** The user directory (LDAP) cannot be reached: neither a yes nor a no. */
+  AUTH_UNAVAILABLE: 503,
   UPSTREAM_TIMEOUT: 504,
   /** RFC 9111 §5.2.1.7: only-if-cached and nothing usable is stored. */
   CACHE_ONLY_IF_CACHED: 504,
@@ -48,15 +56,18 @@ export class ProxyError extends Error {
   readonly status: number;
   /** Seconds for a Retry-After header (RFC 9110 §10.2.3), for 429 and 503 refusals. */
   readonly retryAfter: number | undefined;
+  /** Extra response fields the refusal needs (Proxy-Authenticate on a 407). */
+  readonly headers: Readonly<Record<string, string>> | undefined;
   constructor(
     readonly code: ErrorCode,
     message: string,
-    options?: { cause?: unknown; retryAfter?: number },
+    options?: { cause?: unknown; retryAfter?: number; headers?: Readonly<Record<string, string>> },
   ) {
     super(message, options);
     this.name = 'ProxyError';
     this.status = ERROR_STATUS[code];
     this.retryAfter = options?.retryAfter;
+    this.headers = options?.headers;
   }
 }
 

@@ -188,6 +188,7 @@ function compileRule(
     ...(r.route ? { route: r.route } : {}),
     ...(action === 'allow' && response ? { response } : {}),
     ...(action === 'allow' && r.quota ? { quota: r.quota } : {}),
+    ...(r.auth ? { auth: r.auth } : {}),
   });
   return {
     index,

@@ -77,6 +77,8 @@ export function combine(report: CompiledRule | undefined, rule: CompiledRule): D
     ...(d.tls ? { tls: d.tls } : {}),
     ...(d.response ? { response: d.response } : {}),
     ...(d.quota ? { quota: d.quota } : {}),
+    // The enforce rule decides, so its auth requirement applies.
+    ...(d.auth ? { auth: d.auth } : {}),
   };
 }
 

@@ -93,6 +93,7 @@ export function formatExplanation(e: Explanation): string {
     let head = `verdict: ${v.action} by rule "${v.ruleId}" (mode ${v.mode}): ${v.reason}`;
     if (v.wouldDeny) head += `\n  would deny in enforce mode; allowed by rule "${v.allowedBy}"`;
     if (v.tls) head += `\n  tls: ${v.tls}`;
+    if (v.auth) head += `\n  auth: ${v.auth === 'required' ? 'required (an anonymous client gets 407 first)' : 'none (applies to anonymous clients too)'}`;
     lines.push(head);
   }
   e.rules.forEach((r, n) => {

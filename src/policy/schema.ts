@@ -129,6 +129,12 @@ export const ruleSchema = z
     response: response.optional(),
     /** Quota profile (config `quota.profiles`) for requests this rule allows. */
     quota: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'profile names use letters, digits, ".", "_" and "-"').optional(),
+    /**
+     * Whether the rule's verdict needs an authenticated user: "required" challenges an
+     * anonymous client with 407 first, "none" applies the verdict to anonymous clients
+     * even when auth.required is set. Absent: the config's auth.required decides.
+     */
+    auth: z.enum(['required', 'none']).optional(),
   })
   .superRefine((r, ctx) => {
     if (r.quota !== undefined && r.action === 'deny') {

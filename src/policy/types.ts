@@ -89,6 +89,8 @@ export interface Decision {
   readonly response?: ResponseLimits;
   /** Quota profile the allowing rule selects (overrides the user's and group's). */
   readonly quota?: string;
+  /** The deciding rule's `auth`: "required" or "none"; absent means the config's auth.required. */
+  readonly auth?: 'required' | 'none';
   /** Set when a response-side check produced this decision. */
   readonly responseCheck?: 'content-type' | 'size';
 }

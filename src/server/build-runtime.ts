@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { upstreamRoots } from '../tls/system-roots.js';
 import { compileHostList, type Policy } from '../policy/index.js';
+import { buildAuth } from './build-auth.js';
 import { AddressGuard } from '../upstream/address-guard.js';
 import { Dialer, type SelfEndpoints } from '../upstream/dialer.js';
 import { DnsCache } from '../upstream/dns-cache.js';
@@ -82,6 +83,7 @@ export function buildRuntime(loaded: LoadedConfig, shared: Shared, generation: n
     quota: Object.keys(config.quota.profiles).length ? shared.quota ?? null : null,
     ca: shared.ca ?? null,
     cache: config.cache.enabled && shared.cache ? new HttpCache(cacheOptions(config), shared.cache.store, shared.log, shared.cache.counts) : null,
+    ...buildAuth(config, shared.log),
   };
 }
 

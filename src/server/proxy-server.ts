@@ -48,6 +48,8 @@ export class ProxyServer {
   readonly log: Logger;
   private readonly serverLogDest: Destination;
   private readonly watcher: PolicyWatcher;
+  /** Watches the users and groups files (auth.watch). */
+  private readonly userWatcher: PolicyWatcher;
   /** TLS interception, when the config or policy asks for it (built at listen). */
   private interception: InterceptionDeps | null = null;
   private rt: Runtime;
@@ -88,6 +90,7 @@ export class ProxyServer {
     this.rt = buildRuntime(loaded, this.shared(new IdGenerator()), this.generation, null);
     this.admin = new AdminServer(config.admin, { cache: () => this.rt.cache, log: this.log });
     this.watcher = new PolicyWatcher(() => void this.reloadPolicy());
+    this.userWatcher = new PolicyWatcher(() => this.reloadUsers());
     const { limits } = config;
     this.gate = new ClientGate(config.clients.allow, limits.maxConnections, limits.maxConnectionsPerClient);
   }
@@ -113,6 +116,7 @@ export class ProxyServer {
     if (this.rt.quota) await this.quotas.open();
     if (watch) this.watcher.watch(filesOf(files, policy));
     if (policy) this.log.info({ files, rules: policy.rules.length }, 'policy loaded');
+    this.watchUsers();
     await this.ensureInterception();
     // The disk tier's index is rebuilt before the first request can look it up.
     await this.cache?.store.open();
@@ -283,6 +287,7 @@ export class ProxyServer {
     this.quotas.configure(next.config.quota);
     if (next.config.policy.watch) this.watcher.watch(filesOf(next.config.policy.files, rt.policy as LoadedPolicy | null));
     else this.watcher.watch([]);
+    this.watchUsers();
     try {
       await this.ensureInterception();
     } catch (err) {
@@ -324,6 +329,31 @@ export class ProxyServer {
     return { ok: true, generation: this.generation };
   }
 
+  private watchUsers(): void {
+    const files = this.rt.userFiles;
+    this.userWatcher.watch(files && this.loaded.config.auth.watch ? files.files : []);
+  }
+
+  /**
+   * Re-read the users and groups files (one changed). Cached credentials of users whose
+   * password or groups changed, or who were removed, stop working at once (see
+   * CredentialCache). A file with a problem is rejected and the previous users stay.
+   */
+  reloadUsers(): ReloadResult {
+    const files = this.rt.userFiles;
+    if (!files) return { ok: true, generation: this.generation };
+    const problems = files.reload().map((p) => `${p.file}:${p.line}:${p.col}: ${p.message}`);
+    // Editors save by rename: re-arm the watch on the new inode either way.
+    this.watchUsers();
+    if (problems.length) {
+      this.log.error({ problems }, 'users reload rejected: a users or groups file is invalid; the previous users stay in force');
+      for (const p of problems) this.log.error(p);
+      return { ok: false, problems };
+    }
+    this.log.info({ files: files.files, users: files.size }, 'users reloaded');
+    return { ok: true, generation: this.generation };
+  }
+
   private rejected(what: 'config' | 'policy', err: unknown): ReloadResult {
     const problems = err instanceof ConfigError ? err.problems.map(formatProblem) : [String(err)];
     this.log.error({ problems }, `reload rejected: the ${what} is invalid; the running config and policy stay in force`);
@@ -347,6 +377,7 @@ export class ProxyServer {
     this.draining = true;
     this.watcher.close();
     await this.admin.close();
+    this.userWatcher.close();
     for (const s of this.servers) s.close();
     // The inner server never bound: close() only stops its connection checks.
     this.interception?.inner.http.close(() => {});

@@ -4,7 +4,7 @@ import { ProxyError, toProxyError } from '../http/errors.js';
 import { formatAuthority, parseAuthority } from '../http/target.js';
 import { now, ProxyContext } from '../exchange/context.js';
 import { checkQuota } from '../exchange/limit-stage.js';
-import { checkPolicy } from '../exchange/policy-stage.js';
+import { decideWithAuth, identify } from '../exchange/identify-stage.js';
 import { sendRawError } from '../exchange/respond.js';
 import type { Runtime } from '../exchange/runtime.js';
 import { interceptConnect, type InnerServers } from './intercept.js';
@@ -25,7 +25,8 @@ export interface InterceptionDeps {
  * answer 200, then splice bytes both ways. Half-close is passed on (a FIN from one
  * side ends the other side's writes only), idle tunnels are cut, bytes are counted.
  *
- * Order: parse target → port check → [identify] → decide (policy) → limit (quota)
+ * Order: parse target → port check → identify → decide (policy, then the auth
+ * requirement: 407 for an anonymous client whose rule needs a user) → limit (quota)
  * → intercept? (peek SNI, see intercept.ts) → dial → splice (bytes to the client
  * metered against the volume quota every quota.tunnelCheck) → log at close.
  */
@@ -51,7 +52,8 @@ export async function handleConnect(
     if (!rt.connectPorts.has(port)) {
       throw new ProxyError('PORT_FORBIDDEN', `CONNECT to port ${port} is not allowed (allowed: ${[...rt.connectPorts].join(', ')})`);
     }
-    await checkPolicy(rt, ctx, { host, port, scheme: 'https', method: 'CONNECT', clientIp: ctx.clientIp, user: ctx.user ?? undefined, groups: ctx.groups, headers: req.headers });
+    await identify(rt, ctx, req.headers, null);
+    await decideWithAuth(rt, ctx, { host, port, scheme: 'https', method: 'CONNECT', clientIp: ctx.clientIp, user: ctx.user ?? undefined, groups: ctx.groups, headers: req.headers }, false);
     await checkQuota(rt, ctx);
     // The concurrency slot is held for the tunnel's life, decrypted or not.
     const ticket = ctx.quota;

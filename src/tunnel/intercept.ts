@@ -93,7 +93,8 @@ async function terminate(rt: Runtime, ctx: ProxyContext, client: Socket, hello: 
   ctx.sni = sni;
   client.unshift(hello);
   const tls = new TLSSocket(client, { isServer: true, secureContext: leaf.secureContext, ALPNProtocols: ['http/1.1'] });
-  (tls as TLSSocket & { [kOrigin]?: TunnelOrigin })[kOrigin] = { host: name, port, sni };
+  // The identity established at CONNECT goes with the socket to every decrypted request.
+  (tls as TLSSocket & { [kOrigin]?: TunnelOrigin })[kOrigin] = { host: name, port, sni, user: ctx.user, groups: ctx.groups };
   let secure = false;
   // The ClientHello arrived, but a client that then stalls must not hold the socket
   // (and a leaf handshake's state) forever: the same bound as waiting for the hello.

@@ -6,7 +6,8 @@ import { formatAuthority } from '../http/target.js';
 import { now, ProxyContext } from '../exchange/context.js';
 import { parseTarget, prepareHeaders, type Exchange, type TunnelOrigin } from '../exchange/request-checks.js';
 import { checkQuota } from '../exchange/limit-stage.js';
-import { checkPolicy, requestFacts } from '../exchange/policy-stage.js';
+import { decideWithAuth, identify } from '../exchange/identify-stage.js';
+import { requestFacts } from '../exchange/policy-stage.js';
 import { routedRequest } from '../exchange/route.js';
 import { sendError } from '../exchange/respond.js';
 import { ResponseRelay } from '../exchange/response-relay.js';
@@ -70,7 +71,10 @@ export function handleUpgrade(rt: Runtime, req: IncomingMessage, client: Socket,
   };
   try {
     if (parseTarget(x) || prepareHeaders(x)) return;
-    const pending = checkPolicy(rt, ctx, requestFacts(req, ctx));
+    // Same order as the pipeline: identify → decide → auth requirement → limit → dispatch.
+    const decideNow = (): void | Promise<void> => decideWithAuth(rt, ctx, requestFacts(req, ctx), origin !== null);
+    const who = identify(rt, ctx, req.headers, origin);
+    const pending = who ? who.then(decideNow) : decideNow();
     if (pending) pending.then(limit, fail);
     else limit();
   } catch (err) {

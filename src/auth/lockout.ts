@@ -1,0 +1,69 @@
+import { LRUCache } from 'lru-cache';
+
+export interface LockoutOptions {
+  /** Failures allowed before a lock; 0 disables lockout. */
+  threshold: number;
+  /** First lock length (ms); each further failure doubles it. */
+  baseDelay: number;
+  /** Longest lock (ms). */
+  maxDelay: number;
+  /** Failures are forgotten after this long without a new one (ms). */
+  window: number;
+  /** Keys tracked at most (oldest forgotten first), so a spray of names cannot exhaust memory. */
+  maxKeys?: number;
+}
+
+interface State {
+  failures: number;
+  lockedUntil: number;
+}
+
+/**
+ * Failed-attempt tracking with exponential backoff, per key (a user name, or a client
+ * address: one instance each). After `threshold` failures the key is locked for baseDelay, then 2x, 4x…
+ * up to maxDelay for each further failure. The clock is injectable for tests.
+ */
+export class Lockout {
+  private readonly states: LRUCache<string, State>;
+
+  constructor(
+    private readonly opts: LockoutOptions,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.states = new LRUCache<string, State>({ max: opts.maxKeys ?? 100_000, perf: { now }, ttlResolution: 0 });
+  }
+
+  /** Milliseconds until `key` may try again; 0 when it is not locked. */
+  retryAfter(key: string): number {
+    if (this.opts.threshold === 0) return 0;
+    const s = this.states.get(key);
+    const left = s ? s.lockedUntil - this.now() : 0;
+    return left > 0 ? left : 0;
+  }
+
+  /** Record a failure; returns the lock it caused (0 if none). */
+  fail(key: string): number {
+    const { threshold, baseDelay, maxDelay, window } = this.opts;
+    if (threshold === 0) return 0;
+    const t = this.now();
+    const s = this.states.get(key) ?? { failures: 0, lockedUntil: 0 };
+    s.failures++;
+    let lock = 0;
+    if (s.failures >= threshold) {
+      lock = Math.min(maxDelay, baseDelay * 2 ** Math.min(30, s.failures - threshold));
+      s.lockedUntil = t + lock;
+    }
+    // Remembered for the window after the last failure, and at least as long as the lock.
+    this.states.set(key, s, { ttl: Math.max(window, s.lockedUntil - t) });
+    return lock;
+  }
+
+  /** A success clears the key's failures. */
+  succeed(key: string): void {
+    this.states.delete(key);
+  }
+
+  failures(key: string): number {
+    return this.states.get(key)?.failures ?? 0;
+  }
+}
