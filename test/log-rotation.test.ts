@@ -24,7 +24,7 @@ afterEach(() => {
 
 const record = (i: number): AccessRecord => ({
   id: `r-${i}`, kind: 'http', clientIp: '127.0.0.1', clientPort: 1, method: 'GET', url: `http://e.example/${i}`, status: 200, bytesIn: 0, bytesOut: 10,
-  startedAt: 0, upstream: null, errorCode: null, errorReason: null, tls: 'plain', sni: null, user: null, groups: [], decision: null,
+  startedAt: 0, upstream: null, errorCode: null, errorReason: null, tls: 'plain', sni: null, user: null, groups: [], decision: null, cache: null, quota: null,
 });
 
 function allLines(d: string, base: string): string[] {

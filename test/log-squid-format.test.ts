@@ -116,7 +116,7 @@ describe('Squid native access.log format', () => {
 describe('squidLine', () => {
   const rec = {
     id: 'a', kind: 'http' as const, clientIp: '10.0.0.1', clientPort: 1, method: 'GET', url: 'http://e.example/a b', status: 200, bytesIn: 0, bytesOut: 42,
-    startedAt: 0, upstream: 'parent:corp-1', errorCode: null, errorReason: null, tls: 'plain' as const, sni: null, user: 'dom\\alice', groups: [], decision: null,
+    startedAt: 0, upstream: 'parent:corp-1', errorCode: null, errorReason: null, tls: 'plain' as const, sni: null, user: 'dom\\alice', groups: [], decision: null, cache: null, quota: null,
   };
   it('users are URL-encoded, spaces in URLs escaped, parents are FIRSTUP_PARENT, cache hits TCP_MEM_HIT, elapsed padded to 6', () => {
     const line = squidLine({ ...rec, cache: 'hit' }, 1764576000123, 7.4).trimEnd();

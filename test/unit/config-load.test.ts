@@ -80,7 +80,7 @@ limits: { maxHeaderSize: 8KiB }
     expect(config.log.access).toBe(join(dir, 'logs', 'access.log'));
     expect(config.log.server).toBe('stderr');
     const abs = loadConfig(write('log: { access: /var/log/egressd/access.log, server: stdout }\n')).config.log;
-    expect(abs).toEqual({ access: '/var/log/egressd/access.log', server: 'stdout', level: 'info' });
+    expect(abs).toMatchObject({ access: '/var/log/egressd/access.log', server: 'stdout', level: 'info' });
   });
 
   it('accepts a non-loopback listener when clients.allow is set', () => {
