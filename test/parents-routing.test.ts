@@ -179,21 +179,61 @@ describe('failover and health', () => {
     expect(p.proxy.runtime.upstream.status()[0]!.parents[0]!.state).toBe('ejected');
   });
 
-  it('when every parent is down: 503 PARENTS_UNAVAILABLE without fallbackDirect, the origin directly with it', async () => {
+  it("an origin's own 5xx relayed by a parent does not count against the parent", async () => {
+    const p = await withParents(1, { eject: { failures: 1 } });
+    const bad = await startOrigin((_q, r) => {
+      r.writeHead(503, { 'content-length': 0 });
+      r.end();
+    });
+    try {
+      const agent = new ProxyAgent({ uri: p.url, proxyTunnel: false });
+      for (let i = 0; i < 3; i++) {
+        const res = await request(`${bad.url}/o${i}`, { dispatcher: agent });
+        await res.body.text();
+        expect(res.statusCode).toBe(503);
+      }
+      await agent.close();
+      expect(p.proxy.runtime.upstream.status()[0]!.parents[0]!.state).toBe('up');
+    } finally {
+      await bad.close();
+    }
+  });
+
+  it('panic routing: when passive ejection took out every parent, requests still try them (no outage for the backoff)', async () => {
     const p = await withParents(1, { eject: { failures: 1, base: '1m' } });
+    parents[0]!.mode = '503';
+    expect((await get(p, '/e1')).status).toBe(503);
+    expect(p.proxy.runtime.upstream.status()[0]!.parents[0]!.state).toBe('ejected');
+    parents[0]!.mode = 'ok';
+    const r = await get(p, '/e2');
+    expect(r.status).toBe(200);
+    expect(r.body).toContain('parent=p0');
+  });
+
+  it('when every parent is down by active checks: 503 PARENTS_UNAVAILABLE without fallbackDirect, the origin directly with it', async () => {
+    const p = await withParents(1, { health: { check: 'tcp', interval: '50ms', timeout: '200ms', rise: 1, fall: 1 } });
     await parents[0]!.stop();
-    const first = await get(p, '/down1');
-    expect(first.status).toBe(502);
-    const second = await get(p, '/down2');
-    expect(second.status).toBe(503);
-    expect(String(second.headers['x-egressd-error'])).toMatch(/^PARENTS_UNAVAILABLE/);
+    await expect.poll(() => p.proxy.runtime.upstream.status()[0]!.parents[0]!.state, { timeout: 3000, interval: 25 }).toBe('down');
+    const down = await get(p, '/down');
+    expect(down.status).toBe(503);
+    expect(String(down.headers['x-egressd-error'])).toMatch(/^PARENTS_UNAVAILABLE/);
     await px!.close();
     px = await startTestProxy({
-      upstream: { default: 'corp', groups: { corp: { fallbackDirect: true, health: { check: 'none' }, parents: [parents[0]!.url] } } },
+      upstream: { default: 'corp', groups: { corp: { fallbackDirect: true, health: { check: 'tcp', interval: '50ms', timeout: '200ms', rise: 1, fall: 1 }, parents: [parents[0]!.url] } } },
     });
+    await expect.poll(() => px!.proxy.runtime.upstream.status()[0]!.parents[0]!.state, { timeout: 3000, interval: 25 }).toBe('down');
     const direct = await get(px, '/fallback');
     expect(direct.status).toBe(200);
     expect(direct.body).toBe('origin GET /fallback parent=- body=0');
+  });
+
+  it('when every attempt fails to connect: 502 with the last error', async () => {
+    const p = await withParents(2, { health: { check: 'none' } });
+    await parents[0]!.stop();
+    await parents[1]!.stop();
+    const r = await get(p, '/nobody');
+    expect(r.status).toBe(502);
+    expect(String(r.headers['x-egressd-error'])).toMatch(/^UPSTREAM_REFUSED/);
   });
 
   it('active TCP checks take a stopped parent down and bring it back when it listens again', async () => {

@@ -62,7 +62,8 @@ export async function startParent(name: string): Promise<TestParent> {
     if (p.mode === 'reset') return void req.socket.destroy();
     if (p.mode === 'hang') return;
     if (p.mode === '503') {
-      res.writeHead(503, { 'content-length': 0 });
+      // The parent's own error, marked as RFC 9209 says.
+      res.writeHead(503, { 'content-length': 0, 'proxy-status': `${name}; error=destination_unavailable` });
       res.end();
       return;
     }

@@ -1,6 +1,19 @@
 import type { Dispatcher } from 'undici';
 import type { Parent } from './parent.js';
 
+/**
+ * Does a response carry a proxy's own error marker? RFC 9209 `Proxy-Status` with an
+ * `error` parameter, Squid's `X-Squid-Error`, or egressd's `X-Egressd-Error`.
+ */
+export function parentMadeIt(raw: readonly Buffer[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1').toLowerCase();
+    if (name === 'x-squid-error' || name === 'x-egressd-error') return true;
+    if (name === 'proxy-status' && /;\s*error=/i.test(raw[i + 1]!.toString('latin1'))) return true;
+  }
+  return false;
+}
+
 /** RFC 9110 §9.2.2: methods whose repetition has the same effect as one request. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
@@ -46,8 +59,9 @@ export class Attempt implements Dispatcher.DispatchHandler {
   onHeaders(statusCode: number, headers: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode >= 200 && !this.answered) {
       this.answered = true;
-      // 502/503/504 are what a proxy says when it cannot do its job; 500 is the origin's.
-      if (statusCode >= 502 && statusCode <= 504) this.parent.failed(this.opts.now());
+      // A 5xx counts against the parent only when the parent says it made it itself;
+      // the origin's own 5xx (relayed by a healthy parent) must not eject the parent.
+      if (statusCode >= 500 && parentMadeIt(headers)) this.parent.failed(this.opts.now());
       else this.parent.succeeded();
     }
     return this.inner.onHeaders?.(statusCode, headers, resume, statusText) ?? true;

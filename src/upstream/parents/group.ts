@@ -31,7 +31,12 @@ export class ParentGroup {
 
   /** The parents to try for one request, best first, at most maxAttempts; empty when none is usable. */
   candidates(key: PickKey, now: number): { parent: Parent; pool: Agent }[] {
-    const usable = this.members.filter((m) => m.parent.usable(now));
+    let usable = this.members.filter((m) => m.parent.usable(now));
+    // Panic routing (as Envoy does): when passive ejection has taken out every parent,
+    // keep trying the ejected ones rather than failing everything for the backoff. Only
+    // parents that active checks found down, or that are at their connection limit,
+    // are really unavailable.
+    if (usable.length === 0) usable = this.members.filter((m) => m.parent.usableInPanic(now));
     if (usable.length === 0) return [];
     const order = this.balancer.order(
       usable.map((m) => m.parent),

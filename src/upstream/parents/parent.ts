@@ -73,6 +73,11 @@ export class Parent implements Candidate {
     return s === 'up' || (s === 'half-open' && !this.trial);
   }
 
+  /** Usable when every parent of the group is ejected: not down by active checks, below its limit. */
+  usableInPanic(now: number): boolean {
+    return this.active < this.spec.maxConnections && this.state(now) !== 'down';
+  }
+
   /** A request or tunnel starts through this parent; call `done` once when it ends. */
   begin(now: number): void {
     this.active++;
