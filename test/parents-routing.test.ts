@@ -169,6 +169,41 @@ describe('failover and health', () => {
     expect(parents[0]!.seen.filter((s) => s.method === 'POST')).toHaveLength(0);
   });
 
+  it('a parent that hangs after taking the request times out (upstreamHeaders) and the GET is retried on the next', async () => {
+    const p = await withParents(2, { strategy: 'round-robin' }, { timeouts: { upstreamHeaders: '300ms' } });
+    parents[0]!.mode = 'hang';
+    const started = Date.now();
+    const r = await get(p, '/hang');
+    expect(r.status).toBe(200);
+    expect(r.body).toContain('parent=p1');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(p.proxy.runtime.upstream.status()[0]!.parents[0]!.failures).toBe(1);
+  });
+
+  it('a parent that closes mid-body: the client sees the transfer cut (the answer had started: no retry), the log says so', async () => {
+    const big = await startOrigin((_q, res) => {
+      res.writeHead(200, { 'content-length': 200_000 });
+      res.end(Buffer.alloc(200_000, 'x'));
+    });
+    try {
+      const p = await withParents(1, {});
+      parents[0]!.mode = 'cut-body';
+      const agent = new ProxyAgent({ uri: p.url, proxyTunnel: false });
+      try {
+        const res = await request(`${big.url}/big`, { dispatcher: agent });
+        expect(res.statusCode).toBe(200);
+        await expect(res.body.arrayBuffer()).rejects.toThrow();
+      } finally {
+        await agent.close();
+      }
+      const line = await p.access.waitFor((l) => l.url === `${big.url}/big`);
+      expect(line.error).toMatch(/^UPSTREAM_/);
+      expect(line.upstream).toBe('parent:p0');
+    } finally {
+      await big.close();
+    }
+  });
+
   it('5xx answers from a parent reach the client and eject the parent after 3; later requests go to the other', async () => {
     const p = await withParents(2, { strategy: 'round-robin' });
     parents[0]!.mode = '503';
