@@ -216,7 +216,9 @@ function table(rawDir, outDir) {
   const opt = (x, f) => (x === undefined ? '–' : f(x));
   goal('W5 req/s >= Squid-bump', have(e.w5_rps, s.w5_rps) ? e.w5_rps >= s.w5_rps : undefined, `${opt(e.w5_rps, int)} vs ${opt(s.w5_rps, int)}`);
   goal('W6 handshakes/s >= 1.5x Squid-bump', have(e.w6_hps, s.w6_hps) ? e.w6_hps >= 1.5 * s.w6_hps : undefined, `${opt(e.w6_hps, int)} vs 1.5 x ${opt(s.w6_hps, int)}`);
-  goal('new host certificate <= 3 ms p50 (cert-issue.mjs, issue + SecureContext)', newHost ? newHost.p50 <= 3 : undefined, newHost ? `${ms(newHost.p50)} ms p50 (${ms(newHost.loop)} ms of event loop per certificate; build + sign alone ${signOnly ? ms(signOnly.p50) : '?'} ms p50)` : 'not measured');
+  // The issue's target is event-loop time ("at most 3 ms p50 on the event loop"):
+  // building and signing run in a worker thread, so latency and loop time differ.
+  goal('new host certificate <= 3 ms on the event loop (cert-issue.mjs, issue + SecureContext)', newHost ? newHost.loop <= 3 : undefined, newHost ? `${ms(newHost.loop)} ms of event loop per certificate (${ms(newHost.p50)} ms p50 latency; build + sign alone ${signOnly ? ms(signOnly.p50) : '?'} ms p50)` : 'not measured');
 
   const out = [
     `egressd interception bench ${meta.started ?? ''}: median of ${meta.runs ?? '?'} run(s) of ${meta.duration_s ?? '?'} s; proxy on CPU ${meta.proxy_cpu ?? '?'}, origin and load on CPU ${meta.load_cpu ?? '?'}; W5 ${meta.conns?.w5 ?? '?'} connections, W6 ${meta.conns?.w6 ?? '?'} loops, W7 ${meta.new_hosts ?? '?'} hosts in a row`,

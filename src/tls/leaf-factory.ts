@@ -9,6 +9,7 @@ import { DiskCertStore, type CertStore } from './cert-store.js';
 import { normalizeHost, type HostKind, type NormalizedHost } from './host-name.js';
 import { generateLeafKey, loadOrCreateLeafKey, type LeafKey } from './leaf-key.js';
 import { LeafSigner, type LeafSignerOptions } from './leaf-signer.js';
+import { OffThreadSigner, type Signer } from './off-thread-signer.js';
 
 export const LEAF_KEY_FILE = 'leaf-key.pem';
 export const LEAF_HOSTS_DIR = 'hosts';
@@ -62,6 +63,8 @@ export interface LeafFactoryOptions extends LeafSignerOptions {
   now?: () => number;
   /** Called for issuances and cache findings, for the server log. Must not throw. */
   onEvent?: (event: LeafEvent) => void;
+  /** Build and sign certificates in a worker thread (default true). */
+  offThread?: boolean;
 }
 
 export interface CreateLeafFactoryOptions extends Omit<LeafFactoryOptions, 'leafKey'> {
@@ -83,7 +86,7 @@ interface Entry {
 export class LeafFactory {
   readonly #ca: CertificateAuthority;
   readonly #leafKey: LeafKey;
-  readonly #signer: LeafSigner;
+  readonly #signer: Signer;
   readonly #store: CertStore | undefined;
   readonly #memory: LRUCache<string, Entry>;
   readonly #inflight = new Map<string, Promise<IssuedLeaf>>();
@@ -110,7 +113,9 @@ export class LeafFactory {
   constructor(options: LeafFactoryOptions) {
     this.#ca = options.ca;
     this.#leafKey = options.leafKey;
-    this.#signer = new LeafSigner(options.ca, options.leafKey, options);
+    // Off the event loop by default (offThread: false keeps it in this thread).
+    const signing: LeafSignerOptions = { validityDays: options.validityDays, backdateMs: options.backdateMs, organization: options.organization };
+    this.#signer = options.offThread === false ? new LeafSigner(options.ca, options.leafKey, signing) : new OffThreadSigner(options.ca, options.leafKey, signing);
     this.#store = options.store;
     this.#memory = new LRUCache({ max: options.maxEntries ?? 1000 });
     this.#renewBeforeMs = options.renewBeforeMs ?? 7 * 86_400_000;
