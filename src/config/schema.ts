@@ -308,6 +308,8 @@ export const configSchema = z.strictObject({
       access: z.string().default('stdout'),
       /** Access-log lines: "json" (canonical, docs/access-log.md) or "squid" (Squid's native access.log format). */
       format: z.enum(['json', 'squid']).default('json'),
+      /** Credentials in URLs are always removed; query values only when asked. */
+      redact: z.strictObject({ query: z.boolean().default(false) }).prefault({}),
       /** Rotation of an access-log file by size and/or age (for logrotate instead: SIGUSR1 reopens). */
       rotate: z
         .strictObject({

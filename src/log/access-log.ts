@@ -4,6 +4,7 @@ import type { Writable } from 'node:stream';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { F, MSG_REQUEST, MSG_TUNNEL } from './fields.js';
 import { squidLine } from './squid-format.js';
+import { redactUrl } from './redact.js';
 import { RotatingDestination, type RotationOptions } from './rotation.js';
 
 /** What the access log needs to know about one finished request or tunnel. */
@@ -127,6 +128,8 @@ export interface AccessLogOptions {
   rotation?: Omit<RotationOptions, 'onProblem'>;
   /** Problems writing or rotating the log, one line each (to the server log). */
   onProblem?: (message: string) => void;
+  /** Mask query values in logged URLs (log.redact.query). Credentials are always removed. */
+  redactQuery?: boolean;
 }
 
 /** How long an access-log line may wait in the buffer on a quiet proxy. */
@@ -140,6 +143,7 @@ export class AccessLog {
   private readonly flusher: NodeJS.Timeout;
 
   private readonly squid: boolean;
+  private readonly redactQuery: boolean;
 
   constructor(target: LogTarget, opts: AccessLogOptions = {}) {
     const dest = openDestination(target);
@@ -147,6 +151,7 @@ export class AccessLog {
     const rotates = rotation && typeof target === 'string' && target !== 'stdout' && target !== 'stderr' && (rotation.size > 0 || rotation.every > 0);
     this.dest = rotates ? (new RotatingDestination(dest, target, { ...rotation, onProblem: opts.onProblem }) as unknown as Destination) : dest;
     this.squid = opts.format === 'squid';
+    this.redactQuery = opts.redactQuery ?? false;
     // A full disk or a vanished folder must not take the proxy down with an unhandled
     // 'error': say so (once a minute at most) and keep serving.
     let lastReport = 0;
@@ -168,8 +173,9 @@ export class AccessLog {
   }
 
   write(r: AccessRecord, now: number): void {
+    const url = redactUrl(r.url, this.redactQuery);
     if (this.squid) {
-      this.dest.write(squidLine(r, Date.now(), now - r.startedAt));
+      this.dest.write(squidLine(url === r.url ? r : { ...r, url }, Date.now(), now - r.startedAt));
       return;
     }
     const line = {
@@ -179,7 +185,7 @@ export class AccessLog {
       [F.user]: r.user,
       [F.groups]: r.groups.length === 0 ? undefined : r.groups,
       [F.method]: r.method,
-      [F.url]: r.url,
+      [F.url]: url,
       [F.status]: r.status,
       [F.bytesIn]: r.bytesIn,
       [F.bytesOut]: r.bytesOut,

@@ -81,6 +81,7 @@ export class ProxyServer {
     this.accessLog = new AccessLog(opts.accessLog ?? config.log.access, {
       format: config.log.format,
       rotation: config.log.rotate,
+      redactQuery: config.log.redact.query,
       onProblem: (m) => this.log.error(m),
     });
     const store = buildCacheStore(config, this.log);
