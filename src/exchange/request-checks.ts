@@ -74,6 +74,13 @@ function originFormInTunnel(x: Exchange, origin: TunnelOrigin, url: string): boo
 
 /** Copy headers once, minus hop-by-hop fields, and refuse forwarding loops (RFC 9110 §7.6.3). */
 export function prepareHeaders(x: Exchange): boolean {
+  // RFC 9112 §6.3: a request whose final transfer coding is not chunked has no
+  // determinable length: 400 and close (node's parser would read it until the client
+  // closes, so the request would hang, or its tail be taken as body).
+  const te = x.req.headers['transfer-encoding'];
+  if (te !== undefined && !/(^|,)\s*chunked\s*$/i.test(te)) {
+    throw new ProxyError('BAD_REQUEST', `Transfer-Encoding "${te.slice(0, 64)}" does not end with chunked (RFC 9112 §6.3)`);
+  }
   const t = x.ctx.target!;
   const { proxy } = x.rt.config;
   const out = forwardRequestHeaders(
