@@ -23,12 +23,13 @@ const id = randomBytes(3).toString('hex');
 const NS = `egtp-${id}`;
 const VETH_ROOT = `egr${id}`;
 const VETH_NS = `egn${id}`;
-// A private /24 of the 10.x test range for this run's veth only; the "remote" address
-// 10.213.x.99 exists nowhere: it is only routed through the veth and redirected.
+// A private /24 of the 10.x test range for this run's veth only. The "remote" address
+// exists nowhere: it is off the veth's subnet (so the namespace routes it to the root
+// side instead of looking for it by ARP), and the REDIRECT catches it there.
 const SUB = 10 + (process.pid % 200);
 const ROOT_IP = `10.213.${SUB}.1`;
 const NS_IP = `10.213.${SUB}.2`;
-const REMOTE_IP = `10.213.${SUB}.99`;
+const REMOTE_IP = `10.214.${SUB}.99`;
 
 function run(cmd: string, args: string[], timeoutMs = 15_000): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
