@@ -56,7 +56,7 @@ function lenientView(src: YamlSource): ListenerView {
     ? raw.listeners.map((l: { address?: unknown; port?: unknown }) => ({
         address: typeof l?.address === 'string' && isIP(bare(l.address)) ? l.address : '127.0.0.1',
         port: typeof l?.port === 'number' ? l.port : 3128,
-        mode: 'forward' as const,
+        mode: l && (l as { mode?: unknown }).mode === 'transparent' ? ('transparent' as const) : ('forward' as const),
       }))
     : [];
   const allow = Array.isArray(raw.clients?.allow) ? raw.clients.allow.filter((c): c is string => typeof c === 'string') : [];

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseCidr } from '../http/cidr.js';
+import { normaliseHost } from '../http/target.js';
 import { hostPatternProblem } from '../policy/host-list.js';
 import { parsePathGlob } from '../policy/path.js';
 import { quotaSection } from './quota-schema.js';
@@ -102,11 +103,27 @@ const auth = z
     }
   });
 
-const listener = z.strictObject({
-  address: ipAddress.default('127.0.0.1'),
-  port: port.default(3128),
-  mode: z.enum(['forward']).default('forward'),
-});
+/**
+ * `forward`: clients configured to use the proxy (absolute URIs, CONNECT).
+ * `transparent`: connections a firewall redirected here (iptables/nftables REDIRECT,
+ * docs/transparent.md). Node cannot read SO_ORIGINAL_DST, so the port the client meant
+ * is not known: `httpPort` and `tlsPort` say what to assume for plain HTTP (when the Host
+ * header names no port) and for TLS (the SNI has none).
+ */
+const listener = z
+  .strictObject({
+    address: ipAddress.default('127.0.0.1'),
+    port: port.default(3128),
+    mode: z.enum(['forward', 'transparent']).default('forward'),
+    httpPort: port.min(1).optional(),
+    tlsPort: port.min(1).optional(),
+  })
+  .superRefine((l, ctx) => {
+    if (l.mode === 'transparent') return;
+    for (const k of ['httpPort', 'tlsPort'] as const) {
+      if (l[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `${k} only applies to listeners with mode: transparent` });
+    }
+  });
 
 export const configSchema = z.strictObject({
   listeners: z.array(listener).min(1).default([{ address: '127.0.0.1', port: 3128, mode: 'forward' }]),
@@ -210,6 +227,14 @@ export const configSchema = z.strictObject({
       insecureHosts: z.array(hostPattern).default([]),
       /** Serve the CA at http://<proxy>/egressd-ca.crt and an onboarding page at /. */
       serveCa: z.boolean().default(true),
+      /**
+       * Reserved host name answered by egressd itself when requested through the proxy
+       * (http://egressd.local/): the onboarding page and the CA files. Empty: none.
+       */
+      onboardingHost: z
+        .string()
+        .refine((h) => h === '' || normaliseHost(h) === h, { message: 'a lowercase host name (e.g. egressd.local), or "" for none' })
+        .default('egressd.local'),
       /**
        * After this many clients reject our certificate for a host (pinned apps), tunnel
        * that host untouched for `learnFor`. 0 disables learning.

@@ -48,6 +48,8 @@ export class ProxyContext implements AccessRecord {
   cache: CacheStatus | null = null;
   /** The quota this request or tunnel was admitted under (or refused by); null: none applies. */
   quota: QuotaTicket | null = null;
+  /** The kind of listener the client came through (a constant per listener). */
+  mode: 'forward' | 'transparent' = 'forward';
 
   constructor(
     readonly id: string,

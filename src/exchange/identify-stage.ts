@@ -22,7 +22,10 @@ export function identify(rt: Runtime, ctx: ProxyContext, headers: IncomingHttpHe
   }
   const auth = rt.auth;
   if (!auth) return;
-  const id = auth.identify(headers['proxy-authorization'], ctx.clientIp);
+  // A redirected client does not know a proxy is there: it cannot be challenged, and a
+  // Proxy-Authorization it sends anyway is not ours to check. Its address is its identity.
+  const credentials = ctx.mode === 'transparent' ? undefined : headers['proxy-authorization'];
+  const id = auth.identify(credentials, ctx.clientIp);
   if (id === null) return;
   if (id instanceof Promise) return id.then((v) => setIdentity(ctx, v));
   setIdentity(ctx, id);
@@ -39,7 +42,8 @@ function setIdentity(ctx: ProxyContext, id: Identity): void {
  * `auth: required`, or auth.required unless the rule says `auth: none`) and there is
  * none → 407 with the challenge. This holds for deny verdicts too: an anonymous client
  * that a "groups: [staff]" rule did not match must be asked who it is, not refused.
- * Inside an anonymous intercepted tunnel a 407 cannot be answered, so it is a 403.
+ * Inside an anonymous intercepted tunnel a 407 cannot be answered, so it is a 403;
+ * nor can a transparently redirected client, which never sees a proxy (403 too).
  */
 export function decideWithAuth(rt: Runtime, ctx: ProxyContext, facts: RequestFacts, inTunnel: boolean): void | Promise<void> {
   let pending: void | Promise<void>;
@@ -71,6 +75,9 @@ function requirement(rt: Runtime, ctx: ProxyContext, inTunnel: boolean): ProxyEr
   const needed = rule === 'required' || (rule !== 'none' && rt.config.auth.required);
   if (!needed) return undefined;
   const why = ctx.decision ? ` (rule "${ctx.decision.ruleId}")` : '';
+  if (ctx.mode === 'transparent') {
+    return new ProxyError('AUTH_REQUIRED_TRANSPARENT', `this request needs an authenticated user${why}, but it was redirected to the proxy transparently and cannot be asked for credentials: map the client address in auth.sources`);
+  }
   if (inTunnel) {
     return new ProxyError('AUTH_REQUIRED_IN_TUNNEL', `this request needs an authenticated user${why}, but its TLS tunnel was opened without credentials: send Proxy-Authorization with the CONNECT`);
   }

@@ -14,9 +14,10 @@ export interface CaDownload {
 const CA_PATHS = new Set(['/egressd-ca.crt', '/egressd-ca.pem', '/egressd-ca.der']);
 
 /**
- * Requests addressed to the proxy itself (origin form): the help page, and, when
+ * Requests addressed to the proxy itself (origin form on a forward listener, the
+ * reserved tls.onboardingHost through any listener): the help page, and, when
  * interception is on and `tls.serveCa` allows it, the CA for devices to install (like
- * mitmproxy's mitm.it). Never the key.
+ * mitmproxy's mitm.it) with the PAC URL. Never the key.
  */
 export function serveLocal(rt: Runtime, path: string, method: string, host: string, res: ServerResponse): number {
   const ca = rt.config.tls.serveCa ? rt.ca : null;
@@ -33,11 +34,17 @@ export function serveLocal(rt: Runtime, path: string, method: string, host: stri
     return send(res, method, 404, 'text/plain; charset=utf-8', 'the interception CA is not served here (interception is off or tls.serveCa is false)\n');
   }
   let html = helpHtml(rt.config.proxy.name, host);
-  if (ca) html = html.replace('</body>', onboarding(ca));
+  if (ca) html = html.replace('</body>', onboarding(ca, rt.config.pac.enabled ? `http://${proxyAddress(rt, host, res)}/proxy.pac` : null));
   return send(res, method, 200, 'text/html; charset=utf-8', html);
 }
 
-function onboarding(ca: CaDownload): string {
+/** The onboarding part of the page: the CA (PEM, DER, fingerprint), the PAC URL, install steps. */
+function onboarding(ca: CaDownload, pacUrl: string | null): string {
+  const pac = pacUrl
+    ? `<h2>Automatic proxy configuration</h2>
+<p>PAC file: <a href="${escapeHtml(pacUrl)}"><code>${escapeHtml(pacUrl)}</code></a> (set it as the "automatic proxy configuration URL").</p>
+`
+    : '';
   return `<h2>Install the inspection certificate</h2>
 <p>This proxy inspects HTTPS traffic. Your device must trust its certificate authority
 <code>${escapeHtml(ca.subject)}</code>, SHA-256 fingerprint:</p>
@@ -51,7 +58,7 @@ function onboarding(ca: CaDownload): string {
 <li>Node: <code>NODE_EXTRA_CA_CERTS=egressd-ca.crt</code>; Python: <code>REQUESTS_CA_BUNDLE</code>; git: <code>GIT_SSL_CAINFO</code></li></ul>
 <p>Compare the fingerprint with the one your IT team published before trusting it.
 Managed devices get it automatically (see docs/deploy-ca.md).</p>
-</body>`;
+${pac}</body>`;
 }
 
 /**
@@ -61,11 +68,15 @@ Managed devices get it automatically (see docs/deploy-ca.md).</p>
 function servePac(rt: Runtime, method: string, hostHeader: string, res: ServerResponse): number {
   const pac = rt.config.pac;
   if (!pac.enabled) return send(res, method, 404, 'text/plain; charset=utf-8', 'no PAC file is served here (pac.enabled is false)\n');
+  const body = generatePac({ ...pac, proxy: proxyAddress(rt, hostHeader, res), ...(pac.backup ? { backup: pac.backup } : {}) });
+  return send(res, method, 200, 'application/x-ns-proxy-autoconfig', body);
+}
+
+/** host:port clients reach egressd at: pac.proxy, else the Host the page was fetched with, else the listener's. */
+function proxyAddress(rt: Runtime, hostHeader: string, res: ServerResponse): string {
   const sock = res.socket;
   const listener = sock?.localAddress ? `${sock.localAddress.includes(':') ? `[${sock.localAddress}]` : sock.localAddress}:${sock.localPort}` : '';
-  const proxy = pac.proxy ?? (/^[^\s/]+:\d+$/.test(hostHeader) ? hostHeader : listener);
-  const body = generatePac({ ...pac, proxy, ...(pac.backup ? { backup: pac.backup } : {}) });
-  return send(res, method, 200, 'application/x-ns-proxy-autoconfig', body);
+  return rt.config.pac.proxy ?? (/^[^\s/]+:\d+$/.test(hostHeader) ? hostHeader : listener);
 }
 
 function send(res: ServerResponse, method: string, status: number, type: string, body: string | Buffer, extra: Record<string, string> = {}): number {

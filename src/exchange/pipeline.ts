@@ -10,6 +10,7 @@ import { ResponseRelay } from './response-relay.js';
 import { routedRequest } from './route.js';
 import { lookupCache } from './cache-stage.js';
 import type { Runtime } from './runtime.js';
+import type { TransparentInfo } from './transparent-target.js';
 
 /**
  * A stage fills the exchange or answers the client itself (returns true: stop), or
@@ -55,8 +56,11 @@ function releaseIfGone(x: Exchange): boolean {
   return false;
 }
 
-/** Handle one HTTP request received by a forward listener. Never throws. */
-export function handleRequest(rt: Runtime, req: IncomingMessage, res: ServerResponse, origin: TunnelOrigin | null = null): ProxyContext {
+/**
+ * Handle one HTTP request received by a listener (forward or transparent: `transparent`
+ * set) or decrypted inside a tunnel (`origin` set). Never throws.
+ */
+export function handleRequest(rt: Runtime, req: IncomingMessage, res: ServerResponse, origin: TunnelOrigin | null = null, transparent: TransparentInfo | null = null): ProxyContext {
   const sock = req.socket;
   const ctx = new ProxyContext(rt.ids.next(), 'http', sock.remoteAddress ?? '', sock.remotePort ?? 0);
   ctx.method = req.method ?? '';
@@ -64,8 +68,9 @@ export function handleRequest(rt: Runtime, req: IncomingMessage, res: ServerResp
   if (origin) {
     ctx.tls = 'intercepted';
     ctx.sni = origin.sni;
-  }
-  const x: Exchange = { rt, ctx, req, res, headers: [], relay: null, origin, tap: null, cacheHeaders: null };
+    if (origin.transparent) ctx.mode = 'transparent';
+  } else if (transparent) ctx.mode = 'transparent';
+  const x: Exchange = { rt, ctx, req, res, headers: [], relay: null, origin, tap: null, cacheHeaders: null, transparent };
   res.once('close', () => {
     if (!res.writableFinished) {
       if (!ctx.errorCode) {

@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { forwardRequestHeaders } from '../http/headers.js';
 import { ProxyError } from '../http/errors.js';
-import { formatAuthority, normaliseHost, parseAbsoluteTarget } from '../http/target.js';
+import { formatAuthority, normaliseHost, parseAbsoluteTarget, type Target } from '../http/target.js';
 import type { ProxyContext } from './context.js';
 import { serveLocal } from './local-pages.js';
+import { targetUrl, transparentTarget, type TransparentInfo } from './transparent-target.js';
 import type { RelayTap, ResponseRelay } from './response-relay.js';
 import type { Runtime } from './runtime.js';
 
@@ -23,6 +24,8 @@ export interface Exchange {
   tap: RelayTap | null;
   /** Set by the cache stage for uncached responses: X-Cache / Cache-Status fields to add. */
   cacheHeaders: readonly string[] | null;
+  /** Set for requests on a transparent listener: origin-form targets are rebuilt from Host. */
+  transparent: TransparentInfo | null;
 }
 
 /** The destination of an intercepted tunnel (SNI or CONNECT host, and CONNECT port). */
@@ -34,6 +37,8 @@ export interface TunnelOrigin {
   /** Who opened the tunnel: every decrypted request inside it carries this identity. */
   user: string | null;
   groups: readonly string[];
+  /** The tunnel came through a transparent listener (its requests are logged with mode: transparent). */
+  transparent?: boolean;
 }
 
 /** Absolute-form targets are proxied; origin-form means someone browsed to the proxy itself. */
@@ -42,13 +47,27 @@ export function parseTarget(x: Exchange): boolean {
   if (x.req.httpVersionMajor < 1) throw new ProxyError('BAD_REQUEST', 'request line has no HTTP version (HTTP/0.9 is not supported)');
   const url = x.req.url ?? '';
   if (x.origin) return originFormInTunnel(x, x.origin, url);
-  if (url.startsWith('/') || url === '*') {
+  let t: Target;
+  if (x.transparent && (url.startsWith('/') || url === '*')) {
+    t = transparentTarget(url, x.req.headers.host, x.transparent);
+    x.ctx.url = targetUrl(t);
+  } else if (url.startsWith('/') || url === '*') {
     x.ctx.kind = 'local';
     x.ctx.url = url;
     x.ctx.status = serveLocal(x.rt, url, x.req.method ?? 'GET', x.req.headers.host ?? '', x.res);
     return true;
+  } else {
+    t = parseAbsoluteTarget(url);
   }
-  x.ctx.target = parseAbsoluteTarget(url);
+  x.ctx.target = t;
+  // The reserved onboarding name (tls.onboardingHost) is answered here, whatever it
+  // resolves to; so is a redirected client that names the transparent listener itself.
+  const reserved = x.rt.config.tls.onboardingHost;
+  if ((reserved !== '' && t.host === reserved) || (x.transparent && t.port === x.req.socket.localPort && t.host === x.req.socket.localAddress)) {
+    x.ctx.kind = 'local';
+    x.ctx.status = serveLocal(x.rt, t.path, x.req.method ?? 'GET', '', x.res);
+    return true;
+  }
   return false;
 }
 

@@ -5,12 +5,24 @@
 export const ERROR_STATUS = {
   BAD_REQUEST: 400,
   BAD_TARGET: 400,
+  /**
+   * Transparent listener (docs/transparent.md). The destination comes from the request
+   * itself, so a connection that names none is closed rather than forwarded blindly:
+   * no Host header on plain HTTP (answered 400), a ClientHello without SNI, or bytes
+   * that are neither HTTP nor TLS (both closed without a response; the status is the
+   * log's only).
+   */
+  TRANSPARENT_NO_HOST: 400,
+  TRANSPARENT_NO_SNI: 400,
+  TRANSPARENT_UNKNOWN_PROTOCOL: 400,
   CLIENT_FORBIDDEN: 403,
   DESTINATION_FORBIDDEN: 403,
   PORT_FORBIDDEN: 403,
   POLICY_DENIED: 403,
   /** A rule needs a user, and the intercepted tunnel the request came through was opened anonymously. */
   AUTH_REQUIRED_IN_TUNNEL: 403,
+  /** A rule needs a user, and a transparently redirected client cannot be challenged (no 407): map it in auth.sources. */
+  AUTH_REQUIRED_TRANSPARENT: 403,
   /** A transfer-volume quota is used up until its window resets. */
   QUOTA_VOLUME: 403,
   /** No, wrong or unsupported Proxy-Authorization (RFC 9110 §15.5.8): with a Proxy-Authenticate challenge. */

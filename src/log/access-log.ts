@@ -11,6 +11,8 @@ import { RotatingDestination, type RotationOptions } from './rotation.js';
 export interface AccessRecord {
   id: string;
   kind: 'http' | 'connect' | 'upgrade' | 'local';
+  /** forward (a client configured to use the proxy) or transparent (redirected by a firewall). */
+  mode: 'forward' | 'transparent';
   clientIp: string;
   clientPort: number;
   method: string;
@@ -181,6 +183,7 @@ export class AccessLog {
     const line = {
       [F.id]: r.id,
       [F.kind]: r.kind,
+      [F.mode]: r.mode,
       [F.client]: r.clientIp,
       [F.user]: r.user,
       [F.groups]: r.groups.length === 0 ? undefined : r.groups,

@@ -7,6 +7,8 @@ export const F = {
   msg: 'msg',
   id: 'id',
   kind: 'kind',
+  /** Listener mode: forward (configured clients) or transparent (redirected by a firewall). */
+  mode: 'mode',
   client: 'client',
   /** Authenticated or source-mapped user name; null when anonymous. */
   user: 'user',

@@ -28,9 +28,10 @@ function classify(err: NodeJS.ErrnoException): { code: ErrorCode; reason: string
  * node:http's 'clientError': the request could not be parsed, so no ServerResponse
  * exists. Answer with a raw response (Connection: close) and log one line.
  */
-export function handleClientError(rt: Runtime, err: NodeJS.ErrnoException, socket: Socket): void {
+export function handleClientError(rt: Runtime, err: NodeJS.ErrnoException, socket: Socket, mode: ProxyContext['mode'] = 'forward'): void {
   const c = classify(err);
   const ctx = new ProxyContext(rt.ids.next(), 'http', socket.remoteAddress ?? '', socket.remotePort ?? 0);
+  ctx.mode = mode;
   if (!c) {
     socket.destroy();
     return;

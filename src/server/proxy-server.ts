@@ -24,6 +24,8 @@ import { Quotas } from '../quota/index.js';
 import { writeFileAtomic } from '../tls/atomic-file.js';
 import { handleClientError } from './client-error.js';
 import { ClientGate } from './client-gate.js';
+import { TransparentListener } from './transparent-listener.js';
+import type { TransparentInfo } from '../exchange/transparent-target.js';
 
 export interface ProxyOptions {
   /** Override the access log destination from the config (tests pass a stream). */
@@ -55,6 +57,8 @@ export class ProxyServer {
   private rt: Runtime;
   private generation = 1;
   private readonly servers: Server[] = [];
+  /** Transparent listeners (their node:http servers are in `servers` too). */
+  private readonly transparent: TransparentListener[] = [];
   private readonly tunnels = new Set<Socket>();
   private readonly gate: ClientGate;
   private readonly accessLog: AccessLog;
@@ -124,22 +128,52 @@ export class ProxyServer {
     this.rt.upstream.start();
     const out: BoundAddress[] = [];
     for (const l of this.loaded.config.listeners) {
-      const server = this.createListener();
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ host: bare(l.address), port: l.port }, () => {
-          server.removeListener('error', reject);
-          resolve();
+      let a: AddressInfo;
+      if (l.mode === 'transparent') {
+        a = await this.listenTransparent(l.address, l.port, { httpPort: l.httpPort ?? 80, tlsPort: l.tlsPort ?? 443 });
+      } else {
+        const server = this.createListener();
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen({ host: bare(l.address), port: l.port }, () => {
+            server.removeListener('error', reject);
+            resolve();
+          });
         });
-      });
-      this.servers.push(server);
-      const a = server.address() as AddressInfo;
+        this.servers.push(server);
+        a = server.address() as AddressInfo;
+      }
       this.self.add(a.address, a.port);
       out.push({ address: a.address, port: a.port, family: a.family });
       this.log.info({ address: a.address, port: a.port, mode: l.mode }, `listening on ${fmt(a)}`);
     }
     await this.admin.listen();
     return out;
+  }
+
+  /**
+   * A transparent listener: a net.Server that sniffs each connection and hands plain
+   * HTTP to a node:http server that never listens (the same handlers as a forward
+   * listener) and TLS to the tunnel pipeline by SNI.
+   */
+  private async listenTransparent(address: string, port: number, info: TransparentInfo): Promise<AddressInfo> {
+    const http = this.createListener(info);
+    const t = new TransparentListener(info, {
+      gate: this.gate,
+      runtime: () => this.rt,
+      interception: () => this.interception,
+      registry: this.registry,
+      track: (socket) => {
+        this.tunnels.add(socket);
+        socket.once('close', () => this.tunnels.delete(socket));
+      },
+      draining: () => this.draining,
+      http,
+    });
+    const a = await t.listen(bare(address), port);
+    this.transparent.push(t);
+    this.servers.push(http);
+    return a;
   }
 
   /** Build the interceptor (loading or creating the CA) when the config or policy wants it. */
@@ -177,9 +211,10 @@ export class ProxyServer {
   }
 
   /** A node:http server with the config's limits and timeouts (listeners and the inner server). */
-  private createHttpServer(): Server {
+  private createHttpServer(requireHostHeader = true): Server {
     const { timeouts, limits } = this.loaded.config;
     const server = createServer({
+      requireHostHeader,
       maxHeaderSize: limits.maxHeaderSize,
       headersTimeout: timeouts.requestHeaders,
       requestTimeout: 0, // bodies may take long (1 GiB uploads); idle time is bounded instead
@@ -198,41 +233,53 @@ export class ProxyServer {
     res.once('close', () => this.inflight.delete(res));
   }
 
-  private createListener(): Server {
-    const server = this.createHttpServer();
-    server.on('connection', (socket: Socket) => {
-      socket.on('error', () => {}); // errors are reported by whoever uses the socket
-      this.gate.admit(socket);
-    });
-    const onRequest = (req: IncomingMessage, res: ServerResponse): void => this.onRequest(req, res);
+  /** A listener's node:http server; for a transparent one (`transparent` set), the one it hands HTTP to. */
+  private createListener(transparent: TransparentInfo | null = null): Server {
+    // Transparent: a request without Host gets our TRANSPARENT_NO_HOST and a log line,
+    // not node's bare 400 (RFC 9112 §3.2 requires the 400 either way).
+    const server = this.createHttpServer(!transparent);
+    // A transparent listener admitted the socket before handing it over: count it once.
+    if (!transparent) {
+      server.on('connection', (socket: Socket) => {
+        socket.on('error', () => {}); // errors are reported by whoever uses the socket
+        this.gate.admit(socket);
+      });
+    }
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => this.onRequest(req, res, transparent);
     server.on('request', onRequest);
     server.on('checkContinue', onRequest);
-    server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onTunnel(req, socket, head, 'connect'));
-    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onTunnel(req, socket, head, 'upgrade'));
-    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => handleClientError(this.rt, err, socket));
+    server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onTunnel(req, socket, head, 'connect', transparent));
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onTunnel(req, socket, head, 'upgrade', transparent));
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => handleClientError(this.rt, err, socket, transparent ? 'transparent' : 'forward'));
     return server;
   }
 
-  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+  private onRequest(req: IncomingMessage, res: ServerResponse, transparent: TransparentInfo | null): void {
     const rt = this.rt;
     res.sendDate = false; // a proxy relays the origin's Date rather than inventing one
     const refusal = this.gate.refusal(req.socket) ?? (this.draining ? new ProxyError('SHUTTING_DOWN', 'proxy is shutting down') : undefined);
     if (refusal) {
       const ctx = new ProxyContext(rt.ids.next(), 'http', req.socket.remoteAddress ?? '', req.socket.remotePort ?? 0);
+      if (transparent) ctx.mode = 'transparent';
       ctx.method = req.method ?? '';
       ctx.url = req.url ?? '';
       res.once('close', () => rt.accessLog.write(ctx, now()));
       sendError(rt, ctx, req, res, refusal, true);
       return;
     }
-    this.track(res, handleRequest(rt, req, res));
+    this.track(res, handleRequest(rt, req, res, null, transparent));
   }
 
-  private onTunnel(req: IncomingMessage, socket: Socket, head: Buffer, kind: 'connect' | 'upgrade'): void {
+  private onTunnel(req: IncomingMessage, socket: Socket, head: Buffer, kind: 'connect' | 'upgrade', transparent: TransparentInfo | null): void {
     const rt = this.rt;
-    const refusal = this.gate.refusal(socket) ?? (this.draining ? new ProxyError('SHUTTING_DOWN', 'proxy is shutting down') : undefined);
+    const refusal =
+      this.gate.refusal(socket) ??
+      (this.draining ? new ProxyError('SHUTTING_DOWN', 'proxy is shutting down') : undefined) ??
+      // A redirected client talks to origins: one sending CONNECT knows of a proxy and should use a forward listener.
+      (transparent && kind === 'connect' ? new ProxyError('BAD_REQUEST', 'CONNECT is not accepted on a transparent listener: use a forward listener') : undefined);
     if (refusal) {
       const ctx = new ProxyContext(rt.ids.next(), kind, socket.remoteAddress ?? '', socket.remotePort ?? 0);
+      if (transparent) ctx.mode = 'transparent';
       ctx.method = req.method ?? '';
       ctx.url = req.url ?? '';
       ctx.fail(refusal);
@@ -245,7 +292,7 @@ export class ProxyServer {
     this.tunnels.add(socket);
     socket.once('close', () => this.tunnels.delete(socket));
     if (kind === 'connect') void handleConnect(rt, req, socket, head, this.registry, this.interception);
-    else handleUpgrade(rt, req, socket, head, this.registry);
+    else handleUpgrade(rt, req, socket, head, this.registry, null, transparent);
   }
 
   /**
@@ -380,6 +427,7 @@ export class ProxyServer {
     await this.admin.close();
     this.userWatcher.close();
     for (const s of this.servers) s.close();
+    for (const t of this.transparent) t.close();
     // The inner server never bound: close() only stops its connection checks.
     this.interception?.inner.http.close(() => {});
     const deadline = Date.now() + graceMs;

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { ProxyError, toProxyError } from '../http/errors.js';
 import { formatAuthority, parseAuthority } from '../http/target.js';
@@ -7,6 +7,7 @@ import { checkQuota } from '../exchange/limit-stage.js';
 import { decideWithAuth, identify } from '../exchange/identify-stage.js';
 import { sendRawError } from '../exchange/respond.js';
 import type { Runtime } from '../exchange/runtime.js';
+import type { PeekResult } from '../tls/index.js';
 import { interceptConnect, type InnerServers } from './intercept.js';
 import type { Interceptor } from './interceptor.js';
 import { ESTABLISHED, splice, type TunnelRegistry } from './splice.js';
@@ -42,18 +43,56 @@ export async function handleConnect(
   ctx.method = 'CONNECT';
   ctx.tls = 'tunnel';
   ctx.url = req.url ?? '';
+  let target: { host: string; port: number };
+  try {
+    target = parseAuthority(ctx.url);
+    ctx.url = formatAuthority(target.host, target.port);
+    if (!rt.connectPorts.has(target.port)) {
+      throw new ProxyError('PORT_FORBIDDEN', `CONNECT to port ${target.port} is not allowed (allowed: ${[...rt.connectPorts].join(', ')})`);
+    }
+  } catch (err) {
+    refuse(rt, ctx, client, err, null);
+    return;
+  }
+  await runTunnel(rt, ctx, client, { ...target, headers: req.headers, head, hello: null }, registry, interception);
+}
+
+/** What a tunnel is for: from a CONNECT request, or from a transparent client's ClientHello. */
+export interface TunnelRequest {
+  host: string;
+  port: number;
+  /** The CONNECT request's fields (policy header conditions); none for transparent TLS. */
+  headers: IncomingHttpHeaders;
+  /** Bytes the client sent behind the CONNECT head; they belong to the upstream. */
+  head: Buffer;
+  /**
+   * Transparent TLS: the ClientHello, already read to learn the SNI. The client dialled
+   * the origin, not a proxy, so it gets no 200 and a refusal can only close it.
+   */
+  hello: PeekResult | null;
+}
+
+/**
+ * The tunnel pipeline shared by CONNECT and transparent TLS: identify → decide (policy,
+ * then the auth requirement) → limit (quota) → intercept (see intercept.ts) or dial →
+ * splice → log at close. `ctx` carries the kind, url and mode already.
+ */
+export async function runTunnel(
+  rt: Runtime,
+  ctx: ProxyContext,
+  client: Socket,
+  t: TunnelRequest,
+  registry: TunnelRegistry,
+  interception: InterceptionDeps | null,
+): Promise<void> {
+  const { host, port } = t;
   const abort = new AbortController();
   const onEarlyClose = (): void => abort.abort();
   client.once('close', onEarlyClose);
   let upstream: Socket;
   try {
-    const { host, port } = parseAuthority(ctx.url);
-    ctx.url = formatAuthority(host, port);
-    if (!rt.connectPorts.has(port)) {
-      throw new ProxyError('PORT_FORBIDDEN', `CONNECT to port ${port} is not allowed (allowed: ${[...rt.connectPorts].join(', ')})`);
-    }
-    await identify(rt, ctx, req.headers, null);
-    await decideWithAuth(rt, ctx, { host, port, scheme: 'https', method: 'CONNECT', clientIp: ctx.clientIp, user: ctx.user ?? undefined, groups: ctx.groups, headers: req.headers }, false);
+    await identify(rt, ctx, t.headers, null);
+    await decideWithAuth(rt, ctx, { host, port, scheme: 'https', method: 'CONNECT', clientIp: ctx.clientIp, user: ctx.user ?? undefined, groups: ctx.groups, headers: t.headers }, false);
     await checkQuota(rt, ctx);
     // The concurrency slot is held for the tunnel's life, decrypted or not.
     const ticket = ctx.quota;
@@ -63,18 +102,14 @@ export async function handleConnect(
     }
     if (interception?.interceptor.mayIntercept(ctx.decision?.tls)) {
       client.removeListener('close', onEarlyClose);
-      return await interceptConnect(rt, ctx, client, head, host, port, interception.interceptor, interception.inner, registry);
+      return await interceptConnect(rt, ctx, client, t, interception.interceptor, interception.inner, registry);
     }
     const tunnel = await rt.upstream.tunnel(host, port, ctx.decision?.route, { host, client: ctx.clientIp, user: ctx.user }, abort.signal);
     upstream = tunnel.socket;
     ctx.upstream = tunnel.upstream;
   } catch (err) {
     client.removeListener('close', onEarlyClose);
-    const pe = toProxyError(err);
-    ctx.fail(pe);
-    ctx.status = pe.status;
-    if (!client.destroyed) sendRawError(client, pe, ctx.id, rt.via, pe.code === 'POLICY_DENIED' ? ctx.decision?.ruleId : undefined);
-    rt.accessLog.write(ctx, now());
+    refuse(rt, ctx, client, err, t.hello);
     return;
   }
   client.removeListener('close', onEarlyClose);
@@ -86,5 +121,23 @@ export async function handleConnect(
     return;
   }
   ctx.status = 200;
-  splice(rt, ctx, client, upstream, ESTABLISHED, head, registry);
+  // Transparent: the ClientHello read for its SNI goes upstream first, and no 200.
+  if (t.hello) {
+    client.resume();
+    splice(rt, ctx, client, upstream, '', t.hello.bytes, registry);
+  } else splice(rt, ctx, client, upstream, ESTABLISHED, t.head, registry);
+}
+
+/**
+ * A refused tunnel: a CONNECT client reads the reason (plain text, with the rule); a
+ * transparent TLS client expects a ServerHello, so it is only closed. The log line says why.
+ */
+function refuse(rt: Runtime, ctx: ProxyContext, client: Socket, err: unknown, hello: PeekResult | null): void {
+  const pe = toProxyError(err);
+  ctx.fail(pe);
+  // Status 0 in the log: the transparent client was closed without a response.
+  ctx.status = hello ? 0 : pe.status;
+  if (hello) client.destroy();
+  else if (!client.destroyed) sendRawError(client, pe, ctx.id, rt.via, pe.code === 'POLICY_DENIED' ? ctx.decision?.ruleId : undefined);
+  rt.accessLog.write(ctx, now());
 }

@@ -7,6 +7,7 @@ import { now, type ProxyContext } from '../exchange/context.js';
 import type { TunnelOrigin } from '../exchange/request-checks.js';
 import type { Runtime } from '../exchange/runtime.js';
 import { peekClientHello } from '../tls/index.js';
+import type { TunnelRequest } from './connect.js';
 import type { Interceptor } from './interceptor.js';
 import { ESTABLISHED, splice, type TunnelRegistry } from './splice.js';
 
@@ -31,11 +32,12 @@ export interface InnerServers {
 }
 
 /**
- * CONNECT where interception may apply. The choice uses the SNI, so the tunnel is
- * answered 200 first and the ClientHello peeked; then either the TLS is terminated with
- * a leaf for that name and every request inside goes through the normal exchange
- * pipeline, or the bytes are tunnelled untouched. Anything that is not TLS (plain HTTP,
- * SSH, a server-speaks-first protocol) falls back to a blind tunnel.
+ * A tunnel where interception may apply. The choice uses the SNI, so a CONNECT is
+ * answered 200 first and the ClientHello peeked (a transparent client has sent its
+ * ClientHello already, and gets no 200); then either the TLS is terminated with a leaf
+ * for that name and every request inside goes through the normal exchange pipeline, or
+ * the bytes are tunnelled untouched. Anything that is not TLS (plain HTTP, SSH, a
+ * server-speaks-first protocol) falls back to a blind tunnel.
  *
  * Because 200 is sent before the origin is dialed, a destination that cannot be reached
  * shows up as an error page inside the decrypted connection, or as a closed tunnel.
@@ -44,16 +46,18 @@ export async function interceptConnect(
   rt: Runtime,
   ctx: ProxyContext,
   client: Socket,
-  head: Buffer,
-  host: string,
-  port: number,
+  t: TunnelRequest,
   icpt: Interceptor,
   inner: InnerServers,
   registry: TunnelRegistry,
 ): Promise<void> {
+  const { host, port } = t;
   ctx.status = 200;
-  client.write(ESTABLISHED);
-  const peek = await peekClientHello(client, rt.config.tls.helloTimeout, MAX_HELLO, head);
+  let peek = t.hello;
+  if (!peek) {
+    client.write(ESTABLISHED);
+    peek = await peekClientHello(client, rt.config.tls.helloTimeout, MAX_HELLO, t.head);
+  }
   if (peek.kind === 'closed') return finish(rt, ctx, client, 'CLIENT_ABORTED', 'client closed the tunnel before sending anything');
   const sni = peek.kind === 'tls' && peek.sni ? normaliseHost(peek.sni) : undefined;
   const name = sni ?? host;
@@ -71,6 +75,8 @@ export async function interceptConnect(
   } catch (err) {
     client.destroy();
     const pe = toProxyError(err);
+    // A CONNECT client got its 200 already; a transparent one got nothing.
+    if (t.hello) ctx.status = 0;
     return finish(rt, ctx, client, pe.code, pe.message);
   }
   if (client.destroyed) {
@@ -94,7 +100,9 @@ async function terminate(rt: Runtime, ctx: ProxyContext, client: Socket, hello: 
   client.unshift(hello);
   const tls = new TLSSocket(client, { isServer: true, secureContext: leaf.secureContext, ALPNProtocols: ['http/1.1'] });
   // The identity established at CONNECT goes with the socket to every decrypted request.
-  (tls as TLSSocket & { [kOrigin]?: TunnelOrigin })[kOrigin] = { host: name, port, sni, user: ctx.user, groups: ctx.groups };
+  const origin: TunnelOrigin = { host: name, port, sni, user: ctx.user, groups: ctx.groups };
+  if (ctx.mode === 'transparent') origin.transparent = true;
+  (tls as TLSSocket & { [kOrigin]?: TunnelOrigin })[kOrigin] = origin;
   let secure = false;
   // The ClientHello arrived, but a client that then stalls must not hold the socket
   // (and a leaf handshake's state) forever: the same bound as waiting for the hello.

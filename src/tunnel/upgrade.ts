@@ -12,6 +12,7 @@ import { routedRequest } from '../exchange/route.js';
 import { sendError } from '../exchange/respond.js';
 import { ResponseRelay } from '../exchange/response-relay.js';
 import type { Runtime } from '../exchange/runtime.js';
+import type { TransparentInfo } from '../exchange/transparent-target.js';
 import { splice, type TunnelRegistry } from './splice.js';
 
 /**
@@ -19,7 +20,15 @@ import { splice, type TunnelRegistry } from './splice.js';
  * the same checks as any request; on 101 the two sockets are spliced, any other
  * answer is relayed as a normal response.
  */
-export function handleUpgrade(rt: Runtime, req: IncomingMessage, client: Socket, head: Buffer, registry: TunnelRegistry, origin: TunnelOrigin | null = null): void {
+export function handleUpgrade(
+  rt: Runtime,
+  req: IncomingMessage,
+  client: Socket,
+  head: Buffer,
+  registry: TunnelRegistry,
+  origin: TunnelOrigin | null = null,
+  transparent: TransparentInfo | null = null,
+): void {
   const ctx = new ProxyContext(rt.ids.next(), 'upgrade', client.remoteAddress ?? '', client.remotePort ?? 0);
   ctx.method = req.method ?? '';
   ctx.url = req.url ?? '';
@@ -31,8 +40,9 @@ export function handleUpgrade(rt: Runtime, req: IncomingMessage, client: Socket,
   if (origin) {
     ctx.tls = 'intercepted';
     ctx.sni = origin.sni;
-  }
-  const x: Exchange = { rt, ctx, req, res, headers: [], relay: null, origin, tap: null, cacheHeaders: null };
+    if (origin.transparent) ctx.mode = 'transparent';
+  } else if (transparent) ctx.mode = 'transparent';
+  const x: Exchange = { rt, ctx, req, res, headers: [], relay: null, origin, tap: null, cacheHeaders: null, transparent };
   let spliced = false;
   // This ServerResponse is not managed by node's server, which would otherwise close
   // the socket after a Connection: close response: do it here once it is written.

@@ -16,6 +16,8 @@ import { baseConfig, LogSink, merge, type LogLine } from './proxy.js';
 export interface IcpProxy {
   proxy: ProxyServer;
   port: number;
+  /** Every listener's bound port, in config order (port is the first). */
+  ports: number[];
   /** http://127.0.0.1:PORT */
   url: string;
   access: LogSink;
@@ -59,9 +61,11 @@ export async function startIcpProxy(opts: IcpProxyOptions = {}): Promise<IcpProx
   const server = new LogSink();
   const proxy = new ProxyServer(loadConfig(configFile), { accessLog: access, serverLog: server, hostsFile });
   let port: number;
+  let ports: number[];
   try {
-    const [bound] = await proxy.listen();
-    port = bound!.port;
+    const bound = await proxy.listen();
+    ports = bound.map((b) => b.port);
+    port = ports[0]!;
   } catch (err) {
     await proxy.close(0);
     rmSync(dir, { recursive: true, force: true });
@@ -70,6 +74,7 @@ export async function startIcpProxy(opts: IcpProxyOptions = {}): Promise<IcpProx
   return {
     proxy,
     port,
+    ports,
     url: `http://127.0.0.1:${port}`,
     access,
     server,
