@@ -127,6 +127,11 @@ export interface AccessLogOptions {
   rotation?: Omit<RotationOptions, 'onProblem'>;
   /** Problems writing or rotating the log, one line each (to the server log). */
   onProblem?: (message: string) => void;
+  /**
+   * Called with every record as its line is written (metrics, the dashboard): the one
+   * place every request and tunnel passes when it ends. Must be cheap and not throw.
+   */
+  onRecord?: ((r: AccessRecord, now: number) => void) | null;
 }
 
 /** How long an access-log line may wait in the buffer on a quiet proxy. */
@@ -141,12 +146,15 @@ export class AccessLog {
 
   private readonly squid: boolean;
 
+  private readonly onRecord: ((r: AccessRecord, now: number) => void) | null;
+
   constructor(target: LogTarget, opts: AccessLogOptions = {}) {
     const dest = openDestination(target);
     const { rotation } = opts;
     const rotates = rotation && typeof target === 'string' && target !== 'stdout' && target !== 'stderr' && (rotation.size > 0 || rotation.every > 0);
     this.dest = rotates ? (new RotatingDestination(dest, target, { ...rotation, onProblem: opts.onProblem }) as unknown as Destination) : dest;
     this.squid = opts.format === 'squid';
+    this.onRecord = opts.onRecord ?? null;
     // A full disk or a vanished folder must not take the proxy down with an unhandled
     // 'error': say so (once a minute at most) and keep serving.
     let lastReport = 0;
@@ -168,6 +176,7 @@ export class AccessLog {
   }
 
   write(r: AccessRecord, now: number): void {
+    if (this.onRecord !== null) this.onRecord(r, now);
     if (this.squid) {
       this.dest.write(squidLine(r, Date.now(), now - r.startedAt));
       return;
