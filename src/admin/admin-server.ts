@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { AccessRecord } from '../log/access-log.js';
 import type { ApiAnswer } from './cache-api.js';
@@ -63,9 +64,12 @@ export class AdminServer {
   get recorder(): ((r: AccessRecord, now: number) => void) | null {
     const c = this.ctx;
     if (!c) return null;
+    // `now` is performance.now(): with the time origin it is the wall clock, without
+    // another clock read per request.
+    const origin = performance.timeOrigin;
     return (r, now) => {
       c.metrics.record(r, now);
-      c.window.record(r);
+      c.window.record(r, origin + now);
     };
   }
 

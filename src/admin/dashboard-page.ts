@@ -71,11 +71,11 @@ const SCRIPT = `(function () {
     el.setAttribute('data-value', v === null ? '' : String(v));
   }
   function bar(v, max) { return '<span class="bar" style="width:' + (max > 0 ? Math.max(2, Math.round(v / max * 120)) : 0) + 'px"></span>'; }
-  function rows(id, list, cells, cols) {
-    $(id).tBodies[0].innerHTML = list.length ? list.map(cells).join('') : '<tr class="empty"><td colspan="' + cols + '">none in the window</td></tr>';
+  function rows(id, list, cells, cols, none) {
+    $(id).tBodies[0].innerHTML = list.length ? list.map(cells).join('') : '<tr class="empty"><td colspan="' + cols + '">' + (none || 'none in the window') + '</td></tr>';
   }
   function rateChart(series) {
-    var W = 600, H = 130, top = 14, max = 1, n = series.length, w = W / n;
+    var W = 1140, H = 130, top = 14, max = 1, n = series.length, w = W / n;
     series.forEach(function (p) { if (p.rate > max) max = p.rate; });
     var out = '<line x1="0" y1="' + H + '" x2="' + W + '" y2="' + H + '" stroke="#ccd1db"/>';
     out += '<text x="2" y="10">' + esc(max) + ' req/s</text><text x="2" y="' + (H + 14) + '">-' + Math.round(n * 10 / 60) + ' min</text><text x="' + (W - 24) + '" y="' + (H + 14) + '">now</text>';
@@ -122,7 +122,7 @@ const SCRIPT = `(function () {
     rows('parents', d.parents, function (p) {
       return '<tr data-parent="' + esc(p.group + '/' + p.name) + '" data-state="' + esc(p.state) + '"><td>' + esc(p.group) + '</td><td>' + esc(p.name) + '</td><td><span class="dot ' + esc(p.state) + '"></span>' + esc(p.state) +
         '</td><td class="n">' + p.active + '</td><td class="n">' + p.requests + '</td><td class="n">' + p.failures + '</td></tr>';
-    }, 6);
+    }, 6, 'none configured: requests go direct');
     document.body.setAttribute('data-generated-at', d.generatedAt);
     document.body.setAttribute('data-loaded', '1');
   }
@@ -176,7 +176,7 @@ ${card('total-errors', 'Errors, last 5 min')}
 ${card('active-connections', 'Open connections')}
 </section>
 <section class="grid">
-<div class="panel wide"><h2>Requests per second (10 s buckets)</h2><svg id="rate-chart" viewBox="0 -2 600 150" width="100%" height="150" role="img" aria-label="requests per second"></svg></div>
+<div class="panel wide"><h2>Requests per second (10 s buckets)</h2><svg id="rate-chart" viewBox="0 -2 1140 150" width="100%" height="150" role="img" aria-label="requests per second"></svg></div>
 <div class="panel"><h2>Top users</h2>${table('top-users', ['User', 'Requests', 'Bytes out'])}</div>
 <div class="panel"><h2>Top destinations</h2>${table('top-destinations', ['Host', 'Requests', 'Bytes out'])}</div>
 <div class="panel"><h2>Denials by rule</h2>${table('denials', ['Rule', 'Denied'])}</div>

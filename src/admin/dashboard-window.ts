@@ -1,4 +1,3 @@
-import { hostOf } from '../audit/filter.js';
 import { TopK } from '../audit/top-k.js';
 import type { AccessRecord } from '../log/access-log.js';
 
@@ -26,6 +25,8 @@ class Bucket {
   cacheServed = 0;
   cacheLookups = 0;
   users = new TopK<Tally>(TOP_CAPACITY, tally);
+  /** Anonymous clients by address (a table of their own: no "(anonymous …)" string per request). */
+  anonymous = new TopK<Tally>(TOP_CAPACITY, tally);
   hosts = new TopK<Tally>(TOP_CAPACITY, tally);
   rules = new TopK<Tally>(TOP_CAPACITY, tally);
 
@@ -33,6 +34,7 @@ class Bucket {
     this.index = index;
     this.requests = this.tunnels = this.denied = this.errors = this.bytesOut = this.cacheServed = this.cacheLookups = 0;
     this.users = new TopK<Tally>(TOP_CAPACITY, tally);
+    this.anonymous = new TopK<Tally>(TOP_CAPACITY, tally);
     this.hosts = new TopK<Tally>(TOP_CAPACITY, tally);
     this.rules = new TopK<Tally>(TOP_CAPACITY, tally);
   }
@@ -73,18 +75,19 @@ export class DashboardWindow {
 
   constructor(private readonly clock: () => number = Date.now) {}
 
-  record(r: AccessRecord): void {
-    const index = Math.floor(this.clock() / BUCKET_MS);
+  /** One finished request or tunnel; `at` is its end (epoch ms). */
+  record(r: AccessRecord, at = this.clock()): void {
+    const index = Math.floor(at / BUCKET_MS);
     const b = this.ring[index % BUCKETS]!;
     if (b.index !== index) b.reset(index);
     if (r.kind === 'connect' || r.kind === 'upgrade') b.tunnels++;
     else b.requests++;
     b.bytesOut += r.bytesOut;
     if (r.errorCode !== null) b.errors++;
-    const u = b.users.get(r.user ?? `(anonymous ${r.clientIp})`);
+    const u = r.user === null ? b.anonymous.get(r.clientIp) : b.users.get(r.user);
     u.count++;
     u.bytesOut += r.bytesOut;
-    const host = hostOf(r);
+    const host = destinationHost(r.kind, r.url);
     if (host) {
       const h = b.hosts.get(host);
       h.count++;
@@ -104,6 +107,7 @@ export class DashboardWindow {
     const now = Math.floor(this.clock() / BUCKET_MS);
     const totals = { requests: 0, tunnels: 0, denied: 0, errors: 0, bytesOut: 0, cacheServed: 0, cacheLookups: 0 };
     const users = new Map<string, Tally>();
+    const anonymous = new Map<string, Tally>();
     const hosts = new Map<string, Tally>();
     const rules = new Map<string, Tally>();
     const series: DashboardPoint[] = [];
@@ -117,10 +121,12 @@ export class DashboardWindow {
       if (!live) continue;
       for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += b[k];
       mergeInto(users, b.users);
+      mergeInto(anonymous, b.anonymous);
       mergeInto(hosts, b.hosts);
       mergeInto(rules, b.rules);
-      approximate ||= b.users.approximate || b.hosts.approximate || b.rules.approximate;
+      approximate ||= b.users.approximate || b.anonymous.approximate || b.hosts.approximate || b.rules.approximate;
     }
+    for (const [ip, t] of anonymous) users.set(`(anonymous ${ip})`, t);
     return {
       bucketSeconds: BUCKET_MS / 1000,
       windowSeconds: (BUCKET_MS / 1000) * BUCKETS,
@@ -132,6 +138,39 @@ export class DashboardWindow {
       approximate,
     };
   }
+}
+
+/**
+ * The destination host, cheaply (no regex: this runs per request): the authority of an
+ * absolute URL, or the host of a tunnel's host:port; '' for origin-form (local pages).
+ * Brackets of an IPv6 literal are dropped, as the audit report does.
+ */
+export function destinationHost(kind: string, url: string): string {
+  let start = 0;
+  let end = url.length;
+  if (kind === 'connect') {
+    end = url.lastIndexOf(':');
+    if (end < 0) end = url.length;
+  } else {
+    const scheme = url.indexOf('://');
+    if (scheme < 0) return '';
+    start = scheme + 3;
+    for (let i = start; i < url.length; i++) {
+      const c = url.charCodeAt(i);
+      // '/', '?', '#', or ':' outside an IPv6 literal's brackets
+      if (c === 47 || c === 63 || c === 35 || (c === 58 && url.charCodeAt(start) !== 91)) {
+        end = i;
+        break;
+      }
+      if (c === 93 /* ] */) {
+        end = i + 1;
+        break;
+      }
+    }
+  }
+  if (url.charCodeAt(start) === 91 && url.charCodeAt(end - 1) === 93) return url.slice(start + 1, end - 1);
+  const host = url.slice(start, end);
+  return kind === 'connect' ? host : host.toLowerCase();
 }
 
 function mergeInto(into: Map<string, Tally>, from: TopK<Tally>): void {

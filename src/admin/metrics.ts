@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry, type Metric } from 'prom-client';
 import type { AccessRecord } from '../log/access-log.js';
 import type { ProxyView } from './proxy-view.js';
 import { VERSION } from './version.js';
@@ -12,35 +12,42 @@ const REQUEST_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 const TUNNEL_BUCKETS = [0.1, 1, 10, 60, 300, 1800, 7200];
 const CLASSES = ['none', '1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 const KINDS = ['http', 'local', 'connect', 'upgrade'] as const;
+const ACTIONS = ['none', 'allow', 'deny'] as const;
+
+function kindIndex(kind: string): number {
+  return kind === 'http' ? 0 : kind === 'local' ? 1 : kind === 'connect' ? 2 : 3;
+}
 
 /**
  * The Prometheus metrics of one proxy: a registry of its own (never prom-client's
  * global default, so two proxies in one process, as in tests, do not mix).
  *
  * The hot path is `record()`, called once per access-log line (the one place every
- * request and tunnel passes when it ends): a few integer additions into plain maps and
- * one histogram observation. Counters are copied into prom-client at scrape time, and
+ * request and tunnel passes when it ends): additions into typed arrays and bucket
+ * counts, no string built (docs/admin-api.md has its cost). Counters are copied into
+ * prom-client at scrape time, and
  * everything that already has a counter elsewhere (cache, parents, leaves, open
  * connections) is read only at scrape time, so those cost nothing per request.
  */
 export class Metrics {
   readonly registry = new Registry();
-  /** `${kind}\t${statusClass}\t${action}` → count. */
-  private readonly requests = new Map<string, number>();
-  /** Error code → count (quota rejections and auth failures are views of it). */
+  /** Requests by [kind][status class][action], flattened: no string is built per request. */
+  private readonly requests = new Float64Array(KINDS.length * CLASSES.length * ACTIONS.length);
+  /** Error code → count (quota rejections and auth failures are views of it). Codes are constants: their hashes are cached. */
   private readonly errors = new Map<string, number>();
-  private readonly bytes = Object.fromEntries(KINDS.map((k) => [k, { in: 0, out: 0 }])) as Record<AccessRecord['kind'], { in: number; out: number }>;
-  private readonly requestDuration: Histogram;
-  private readonly tunnelDuration: Histogram;
+  private readonly bytesIn = new Float64Array(KINDS.length);
+  private readonly bytesOut = new Float64Array(KINDS.length);
+  private readonly requestDuration = new BucketCounts(REQUEST_BUCKETS);
+  private readonly tunnelDuration = new BucketCounts(TUNNEL_BUCKETS);
   private readonly startedAt = Date.now();
 
   constructor(private readonly view: ProxyView) {
     const r = this.registry;
-    this.requestDuration = new Histogram({ name: 'egressd_request_duration_seconds', help: 'Time from request to the end of the response (HTTP exchanges, decrypted ones included)', buckets: REQUEST_BUCKETS, registers: [r] });
-    this.tunnelDuration = new Histogram({ name: 'egressd_tunnel_duration_seconds', help: 'Lifetime of CONNECT and upgrade tunnels', buckets: TUNNEL_BUCKETS, registers: [r] });
+    histogram(r, 'egressd_request_duration_seconds', 'Time from request to the end of the response (HTTP exchanges, decrypted ones included)', this.requestDuration);
+    histogram(r, 'egressd_tunnel_duration_seconds', 'Lifetime of CONNECT and upgrade tunnels', this.tunnelDuration);
     counter(r, 'egressd_requests_total', 'Requests and tunnels finished, by kind, status class and policy action', ['kind', 'status_class', 'action'], () => this.requestSeries());
-    counter(r, 'egressd_bytes_in_total', 'Bytes from clients sent upstream (access-log bytesIn), by kind', ['kind'], () => KINDS.map((k) => [{ kind: k }, this.bytes[k].in] as const));
-    counter(r, 'egressd_bytes_out_total', 'Bytes sent to clients (access-log bytesOut), by kind', ['kind'], () => KINDS.map((k) => [{ kind: k }, this.bytes[k].out] as const));
+    counter(r, 'egressd_bytes_in_total', 'Bytes from clients sent upstream (access-log bytesIn), by kind', ['kind'], () => KINDS.map((k, i) => [{ kind: k }, this.bytesIn[i]!] as const));
+    counter(r, 'egressd_bytes_out_total', 'Bytes sent to clients (access-log bytesOut), by kind', ['kind'], () => KINDS.map((k, i) => [{ kind: k }, this.bytesOut[i]!] as const));
     counter(r, 'egressd_errors_total', 'Requests and tunnels that ended with an error, by error code', ['code'], () => this.errorSeries(/./));
     counter(r, 'egressd_quota_rejections_total', 'Requests and tunnels refused or cut by a quota, by code (QUOTA_*)', ['code'], () => this.errorSeries(/^QUOTA_/));
     counter(r, 'egressd_auth_failures_total', 'Requests and tunnels refused by authentication, by code (AUTH_*)', ['code'], () => this.errorSeries(/^AUTH_/));
@@ -66,19 +73,15 @@ export class Metrics {
 
   /** One finished request or tunnel (the access-log hook). `now` is performance.now(). */
   record(rec: AccessRecord, now: number): void {
+    const k = kindIndex(rec.kind);
     const s = rec.status;
-    const cls = s >= 100 && s < 600 ? CLASSES[(s / 100) | 0]! : 'none';
-    const key = `${rec.kind}\t${cls}\t${rec.decision?.action ?? 'none'}`;
-    this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
-    const b = this.bytes[rec.kind];
-    if (b) {
-      b.in += rec.bytesIn;
-      b.out += rec.bytesOut;
-    }
+    const cls = s >= 100 && s < 600 ? (s / 100) | 0 : 0;
+    const action = rec.decision === null ? 0 : rec.decision.action === 'allow' ? 1 : rec.decision.action === 'deny' ? 2 : 0;
+    this.requests[(k * CLASSES.length + cls) * ACTIONS.length + action]! += 1;
+    this.bytesIn[k]! += rec.bytesIn;
+    this.bytesOut[k]! += rec.bytesOut;
     if (rec.errorCode !== null) this.errors.set(rec.errorCode, (this.errors.get(rec.errorCode) ?? 0) + 1);
-    const seconds = (now - rec.startedAt) / 1000;
-    if (rec.kind === 'connect' || rec.kind === 'upgrade') this.tunnelDuration.observe(seconds);
-    else this.requestDuration.observe(seconds);
+    (k >= 2 ? this.tunnelDuration : this.requestDuration).observe((now - rec.startedAt) / 1000);
   }
 
   /** The exposition text (Prometheus text format 0.0.4). */
@@ -91,9 +94,13 @@ export class Metrics {
   }
 
   private *requestSeries(): Series {
-    for (const [key, n] of this.requests) {
-      const [kind, status_class, action] = key.split('\t') as [string, string, string];
-      yield [{ kind, status_class, action }, n];
+    for (const [k, kind] of KINDS.entries()) {
+      for (const [c, status_class] of CLASSES.entries()) {
+        for (const [a, action] of ACTIONS.entries()) {
+          const n = this.requests[(k * CLASSES.length + c) * ACTIONS.length + a]!;
+          if (n > 0) yield [{ kind, status_class, action }, n];
+        }
+      }
     }
   }
 
@@ -139,6 +146,54 @@ function leafSeries(view: ProxyView, key: 'issued'): Series {
 function leafTiers(view: ProxyView): Series {
   const s = view.leaves();
   return s ? [[{ tier: 'memory' }, s.memoryHits], [{ tier: 'store' }, s.storeHits]] : [];
+}
+
+/** Histogram buckets kept as plain numbers (prom-client's observe() hashes labels on every call). */
+export class BucketCounts {
+  /** Per bucket (not cumulative); the last slot is +Inf. */
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+
+  constructor(readonly bounds: readonly number[]) {
+    this.counts = new Float64Array(bounds.length + 1);
+  }
+
+  observe(v: number): void {
+    const b = this.bounds;
+    let i = 0;
+    while (i < b.length && v > b[i]!) i++;
+    this.counts[i]! += 1;
+    this.sum += v;
+    this.count++;
+  }
+}
+
+/**
+ * A histogram read from BucketCounts at scrape time. prom-client's registry only calls
+ * get() on what is registered, so a plain object with the Histogram's shape serves.
+ */
+function histogram(registry: Registry, name: string, help: string, h: BucketCounts): void {
+  const metric = {
+    name,
+    help,
+    type: 'histogram',
+    aggregator: 'sum',
+    get: async () => {
+      const values: { metricName: string; labels: Labels; value: number }[] = [];
+      let cumulative = 0;
+      for (const [i, le] of h.bounds.entries()) {
+        cumulative += h.counts[i]!;
+        values.push({ metricName: `${name}_bucket`, labels: { le: String(le) }, value: cumulative });
+      }
+      values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf' }, value: h.count });
+      values.push({ metricName: `${name}_sum`, labels: {}, value: h.sum });
+      values.push({ metricName: `${name}_count`, labels: {}, value: h.count });
+      return { name, help, type: 'histogram', aggregator: 'sum', values };
+    },
+    reset: () => {},
+  };
+  registry.registerMetric(metric as unknown as Metric);
 }
 
 /**

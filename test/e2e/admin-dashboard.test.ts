@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, runChromium, type ChromiumRun } from '../helpers/chromium.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { proxyRequest } from '../helpers/pol-client.js';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
@@ -15,7 +15,6 @@ import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
  * attributes) must equal what /api/dashboard answers.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
 const missing = !existsSync(CHROMIUM);
 // CI installs chromium (.ci/e2e-deps.sh): there a missing browser is a failure, not a skip.
 const skip = missing && !process.env.CI;
@@ -36,35 +35,11 @@ let dir: string;
 let origin: Origin;
 let px: TestProxy;
 let admin: string;
-const children = new Set<number>();
 
-/** Headless chromium with `extra` flags on `url`, in its own process group (killed by its id if it hangs). */
-function chromium(extra: string[], url: string, timeoutMs = 45_000): Promise<{ stdout: string; stderr: string; code: number | null }> {
+/** Headless chromium with `extra` flags on `url`, a fresh profile each time. */
+function chromium(extra: string[], url: string): Promise<ChromiumRun> {
   const profile = mkdtempSync(join(dir, 'profile-'));
-  const args = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, '--window-size=1200,900', '--virtual-time-budget=5000', ...extra, url];
-  const env: NodeJS.ProcessEnv = { ...process.env, HOME: dir };
-  for (const k of ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY', 'all_proxy', 'ALL_PROXY', 'no_proxy', 'NO_PROXY']) delete env[k];
-  return new Promise((resolve, reject) => {
-    const child = spawn(CHROMIUM, args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    if (child.pid) children.add(child.pid);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      if (child.pid) process.kill(-child.pid, 'SIGKILL');
-      reject(new Error(`chromium did not finish within ${timeoutMs} ms; stderr tail:\n${stderr.slice(-2000)}`));
-    }, timeoutMs);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      if (child.pid) children.delete(child.pid);
-      resolve({ stdout, stderr, code });
-    });
-  });
+  return runChromium([`--user-data-dir=${profile}`, '--window-size=1200,900', '--virtual-time-budget=5000', ...extra, url], dir);
 }
 
 beforeAll(async () => {
@@ -85,13 +60,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const pid of children) {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
   await px?.close();
   await origin?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });

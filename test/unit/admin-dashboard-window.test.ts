@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BUCKET_MS, BUCKETS, DashboardWindow, TOP_CAPACITY } from '../../src/admin/dashboard-window.js';
+import { BUCKET_MS, BUCKETS, DashboardWindow, destinationHost, TOP_CAPACITY } from '../../src/admin/dashboard-window.js';
 import type { AccessRecord } from '../../src/log/access-log.js';
 
 /** The dashboard's sliding window: fixed buckets, expiry, top-K merging, its bounds. */
@@ -97,4 +97,20 @@ describe('DashboardWindow', () => {
     for (const cache of ['hit', 'miss', 'miss', 'revalidated'] as const) w.record(rec({ cache }));
     expect(w.snapshot().totals.cacheHitRatio).toBe(0.5);
   });
+});
+
+describe('destinationHost', () => {
+  it.each([
+    ['http', 'http://Example.COM/path', 'example.com'],
+    ['http', 'http://example.com:8080/x', 'example.com'],
+    ['http', 'https://example.com?q=1', 'example.com'],
+    ['http', 'http://example.com#frag', 'example.com'],
+    ['http', 'http://example.com', 'example.com'],
+    ['http', 'http://[2001:db8::1]:8080/x', '2001:db8::1'],
+    ['http', 'http://[::1]/', '::1'],
+    ['local', '/', ''],
+    ['connect', 'example.com:443', 'example.com'],
+    ['connect', '[2001:db8::1]:443', '2001:db8::1'],
+    ['connect', 'noport', 'noport'],
+  ])('%s %s → %s', (kind, url, host) => expect(destinationHost(kind, url)).toBe(host));
 });
