@@ -1,9 +1,16 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { HttpCache } from '../cache/index.js';
-import { cachePurge, cacheStats, type ApiAnswer } from './cache-api.js';
+import type { AccessRecord } from '../log/access-log.js';
+import type { ApiAnswer } from './cache-api.js';
+import { ROUTES, type RouteAnswer, type RouteContext, type RouteResult } from './admin-routes.js';
+import { dashboardHtml } from './dashboard-page.js';
+import { DashboardWindow } from './dashboard-window.js';
+import { Metrics } from './metrics.js';
+import type { ProxyView } from './proxy-view.js';
+import { Uptime } from './status-api.js';
 
 export interface AdminConfig {
   readonly listen: { readonly address: string; readonly port: number } | null;
@@ -11,27 +18,60 @@ export interface AdminConfig {
 }
 
 export interface AdminDeps {
-  /** The current generation's cache (read at each request: reloads swap it). */
-  cache(): HttpCache | null;
+  /** Read-only views of the proxy, built by server/. */
+  view: ProxyView;
   log: Logger;
+  /** proxy.name, for the dashboard's title. */
+  name?: string;
 }
 
 /** Request bodies of the admin API are small JSON objects. */
 const MAX_BODY = 64 * 1024;
 
 /**
- * The admin listener: a small JSON API on its own address, separate from the proxy
- * listeners so it can be firewalled apart. Routes: GET /api/cache/stats,
- * POST /api/cache/purge. With a token configured every request needs
- * `Authorization: Bearer TOKEN` (the schema requires one beyond loopback).
+ * The admin listener, on its own address so it can be firewalled apart from the proxy
+ * listeners: health and readiness, Prometheus metrics, status, reload, the cache API,
+ * the dashboard, and the CA and PAC downloads (routes: admin-routes.ts). With a token
+ * configured every request but the dashboard shell needs `Authorization: Bearer TOKEN`
+ * (the schema requires one beyond loopback).
  */
 export class AdminServer {
   private server: Server | null = null;
+  private readonly ctx: RouteContext | null;
 
   constructor(
     private readonly config: AdminConfig,
     private readonly deps: AdminDeps,
-  ) {}
+  ) {
+    // Without a listener nothing is counted: the access-log hook is not even installed.
+    this.ctx = config.listen
+      ? {
+          view: deps.view,
+          metrics: new Metrics(deps.view),
+          window: new DashboardWindow(),
+          uptime: new Uptime(),
+          dashboard: dashboardHtml(deps.name ?? 'egressd'),
+          readJson: (req) => readJson(req),
+          log: deps.log,
+        }
+      : null;
+  }
+
+  /**
+   * The access-log hook (one call per finished request or tunnel), or null when there
+   * is no admin listener to show the numbers.
+   */
+  get recorder(): ((r: AccessRecord, now: number) => void) | null {
+    const c = this.ctx;
+    if (!c) return null;
+    // `now` is performance.now(): with the time origin it is the wall clock, without
+    // another clock read per request.
+    const origin = performance.timeOrigin;
+    return (r, now) => {
+      c.metrics.record(r, now);
+      c.window.record(r, origin + now);
+    };
+  }
 
   async listen(): Promise<AddressInfo | null> {
     const l = this.config.listen;
@@ -63,28 +103,41 @@ export class AdminServer {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    if (!this.authorised(req)) {
-      this.send(res, { status: 401, body: { error: 'UNAUTHORIZED', message: 'a valid "Authorization: Bearer TOKEN" is required' } }, { 'www-authenticate': 'Bearer' });
-      return;
+    const path = (req.url ?? '').split('?')[0]!;
+    const route = ROUTES.get(path);
+    if (!(route?.public && (req.method === 'GET' || req.method === 'HEAD')) && !this.authorised(req)) {
+      this.deps.log.warn({ path, client: req.socket.remoteAddress }, 'admin API request without a valid token refused');
+      return this.send(res, { status: 401, body: { error: 'UNAUTHORIZED', message: 'a valid "Authorization: Bearer TOKEN" is required' } }, { 'www-authenticate': 'Bearer' });
     }
-    const path = (req.url ?? '').split('?')[0];
-    if (path === '/api/cache/stats') {
-      if (req.method !== 'GET') return this.send(res, methodNotAllowed('GET'), { allow: 'GET' });
-      return this.send(res, cacheStats(this.deps.cache()));
+    if (!route || !this.ctx) return this.send(res, { status: 404, body: { error: 'NOT_FOUND', message: `no such endpoint: ${path}` } });
+    const allowed = route.method === 'GET' ? req.method === 'GET' || req.method === 'HEAD' : req.method === route.method;
+    if (!allowed) {
+      const allow = route.method === 'GET' ? 'GET, HEAD' : route.method;
+      return this.send(res, { status: 405, body: { error: 'METHOD_NOT_ALLOWED', message: `use ${route.method}` } }, { allow });
     }
-    if (path === '/api/cache/purge') {
-      if (req.method !== 'POST') return this.send(res, methodNotAllowed('POST'), { allow: 'POST' });
-      this.readJson(req).then(
-        (input) => {
-          const answer = cachePurge(this.deps.cache(), input);
-          if (answer.status === 200) this.deps.log.info({ ...answer.body }, 'cache purged');
-          this.send(res, answer);
-        },
-        (e: Error) => this.send(res, { status: 400, body: { error: 'BAD_REQUEST', message: e.message } }),
-      );
-      return;
+    if (route.method === 'POST' && crossSite(req)) {
+      // A web page in the admin's browser must not reload or purge through a loopback
+      // listener that has no token: browsers send Origin/Sec-Fetch-Site (Fetch §3.1).
+      this.deps.log.warn({ path, origin: req.headers.origin ?? null }, 'cross-site admin API request refused');
+      return this.send(res, { status: 403, body: { error: 'CROSS_SITE', message: 'cross-site requests to the admin API are refused' } });
     }
-    this.send(res, { status: 404, body: { error: 'NOT_FOUND', message: `no such endpoint: ${path}` } });
+    let answer: RouteResult;
+    try {
+      answer = route.run(this.ctx, req, res);
+    } catch (err) {
+      return this.fail(res, path, err);
+    }
+    if (answer === 'sent') return;
+    Promise.resolve(answer).then(
+      (a) => this.send(res, a),
+      (err: unknown) => this.fail(res, path, err),
+    );
+  }
+
+  /** A route that threw: a one-line reason to the client and the server log, never a crash. */
+  private fail(res: ServerResponse, path: string, err: unknown): void {
+    this.deps.log.error({ path, err: String(err) }, 'admin API request failed');
+    this.send(res, { status: 500, body: { error: 'INTERNAL', message: `${path}: ${(err as Error)?.message ?? String(err)}` } });
   }
 
   private authorised(req: IncomingMessage): boolean {
@@ -97,36 +150,46 @@ export class AdminServer {
     return a.length === b.length && timingSafeEqual(a, b);
   }
 
-  private readJson(req: IncomingMessage): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      req.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > MAX_BODY) {
-          reject(new Error(`request body larger than ${MAX_BODY} bytes`));
-          req.destroy();
-        } else chunks.push(c);
-      });
-      req.on('end', () => {
-        try {
-          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null'));
-        } catch {
-          reject(new Error('request body is not valid JSON'));
-        }
-      });
-      req.on('error', reject);
-    });
-  }
-
-  private send(res: ServerResponse, a: ApiAnswer, extra: Record<string, string> = {}): void {
+  private send(res: ServerResponse, a: RouteAnswer, extra: Record<string, string> = {}): void {
     if (res.headersSent || res.destroyed) return;
-    const body = `${JSON.stringify(a.body)}\n`;
-    res.writeHead(a.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', ...extra });
+    const isText = 'text' in a;
+    const body = isText ? a.text : `${JSON.stringify((a as ApiAnswer).body)}\n`;
+    const type = isText ? a.type : 'application/json';
+    res.writeHead(a.status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', ...extra });
     res.end(body);
   }
 }
 
-function methodNotAllowed(allow: string): ApiAnswer {
-  return { status: 405, body: { error: 'METHOD_NOT_ALLOWED', message: `use ${allow}` } };
+function crossSite(req: IncomingMessage): boolean {
+  const site = req.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') return true;
+  const origin = req.headers.origin;
+  if (origin === undefined) return false;
+  try {
+    return new URL(origin).host !== req.headers.host;
+  } catch {
+    return true;
+  }
+}
+
+function readJson(req: IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        reject(new Error(`request body larger than ${MAX_BODY} bytes`));
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.on('end', () => {
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null'));
+      } catch {
+        reject(new Error('request body is not valid JSON'));
+      }
+    });
+    req.on('error', reject);
+  });
 }

@@ -1,7 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-
-const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+import { VERSION } from '../admin/version.js';
 
 export const HELP = `egressd ${VERSION} — forward HTTP(S) egress proxy
 
@@ -19,6 +17,9 @@ Usage:
   egressd cache purge URL|--host GLOB | cache stats [-c FILE]
                                    purge the shared cache or show its statistics
                                    (through the admin API, admin.listen)
+  egressd status [-c FILE] [--admin URL] [--json]
+                                   version, uptime, config generation, listeners,
+                                   parents, cache and CA of a running egressd
   egressd quota show [USER] [-c FILE]
                                    quota usage and allowance left, per user
   egressd users add|passwd|del|list [USER] [-c FILE]
@@ -28,6 +29,9 @@ Usage:
 
 Signals (start): SIGTERM/SIGINT drain and stop, SIGHUP reloads the config
 (an invalid file is rejected and the running config stays), SIGUSR1 reopens log files.
+
+Admin listener (admin.listen): /healthz, /readyz, /metrics, /api/status, the
+dashboard at / (docs/admin-api.md).
 
 Docs: README.md, docs/operations.md`;
 
@@ -70,6 +74,7 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'ca') return (await import('./ca.js')).caCommand(rest);
   if (command === 'audit') return (await import('./audit.js')).auditCommand(rest);
   if (command === 'cache') return (await import('./cache.js')).cacheCommand(rest);
+  if (command === 'status') return (await import('./status.js')).statusCommand(rest);
   if (command === 'quota') return (await import('./quota.js')).quotaCommand(rest);
   if (command === 'users') return (await import('./users.js')).usersCommand(rest);
   const help = COMMAND_HELP[command];

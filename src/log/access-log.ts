@@ -132,6 +132,11 @@ export interface AccessLogOptions {
   onProblem?: (message: string) => void;
   /** Mask query values in logged URLs (log.redact.query). Credentials are always removed. */
   redactQuery?: boolean;
+  /**
+   * Called with every record as its line is written (metrics, the dashboard): the one
+   * place every request and tunnel passes when it ends. Must be cheap and not throw.
+   */
+  onRecord?: ((r: AccessRecord, now: number) => void) | null;
 }
 
 /** How long an access-log line may wait in the buffer on a quiet proxy. */
@@ -147,6 +152,8 @@ export class AccessLog {
   private readonly squid: boolean;
   private readonly redactQuery: boolean;
 
+  private readonly onRecord: ((r: AccessRecord, now: number) => void) | null;
+
   constructor(target: LogTarget, opts: AccessLogOptions = {}) {
     const dest = openDestination(target);
     const { rotation } = opts;
@@ -154,6 +161,7 @@ export class AccessLog {
     this.dest = rotates ? (new RotatingDestination(dest, target, { ...rotation, onProblem: opts.onProblem }) as unknown as Destination) : dest;
     this.squid = opts.format === 'squid';
     this.redactQuery = opts.redactQuery ?? false;
+    this.onRecord = opts.onRecord ?? null;
     // A full disk or a vanished folder must not take the proxy down with an unhandled
     // 'error': say so (once a minute at most) and keep serving.
     let lastReport = 0;
@@ -176,6 +184,7 @@ export class AccessLog {
 
   write(r: AccessRecord, now: number): void {
     const url = redactUrl(r.url, this.redactQuery);
+    if (this.onRecord !== null) this.onRecord(r, now);
     if (this.squid) {
       this.dest.write(squidLine(url === r.url ? r : { ...r, url }, Date.now(), now - r.startedAt));
       return;

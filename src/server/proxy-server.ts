@@ -18,6 +18,8 @@ import { SelfEndpoints } from '../upstream/dialer.js';
 import { buildCacheStore, buildRuntime, type Shared } from './build-runtime.js';
 import type { CacheStore } from '../cache/index.js';
 import { AdminServer } from '../admin/admin-server.js';
+import type { ListenerView, ProxyView } from '../admin/proxy-view.js';
+import { serveLocal } from '../exchange/local-pages.js';
 import type { CacheStatus } from '../cache/status.js';
 import { filesOf, loadPolicyFiles, PolicyWatcher } from './policy-files.js';
 import { Quotas } from '../quota/index.js';
@@ -59,7 +61,10 @@ export class ProxyServer {
   private readonly servers: Server[] = [];
   /** Transparent listeners (their node:http servers are in `servers` too). */
   private readonly transparent: TransparentListener[] = [];
+  /** Sockets of live tunnels (both ends once spliced), for shutdown. */
   private readonly tunnels = new Set<Socket>();
+  /** CONNECT and upgrade tunnels open (one per client socket), for status and metrics. */
+  private openTunnels = 0;
   private readonly gate: ClientGate;
   private readonly accessLog: AccessLog;
   /** Quota counters outlive reloads (a SIGHUP must not hand everyone a fresh allowance). */
@@ -67,10 +72,14 @@ export class ProxyServer {
   /** Requests in flight, so a shutdown that cuts them can say so in their log lines. */
   private readonly inflight = new Map<ServerResponse, ProxyContext>();
   private draining = false;
+  /** Every configured listener is bound (readiness, with !draining). */
+  private listening = false;
+  /** The forward listeners as bound (port 0 resolved), for status and the PAC file. */
+  private readonly bound: ListenerView[] = [];
   private readonly self = new SelfEndpoints();
   /** Built once from the first config: cached responses survive reloads. */
   private readonly cache: { store: CacheStore; counts: Record<CacheStatus, number> } | null;
-  /** The admin API (cache purge and stats), when admin.listen is set. */
+  /** The admin listener (health, metrics, status, reload, cache, dashboard), when admin.listen is set. */
   readonly admin: AdminServer;
   private readonly registry: TunnelRegistry = {
     add: (s) => s.forEach((x) => this.tunnels.add(x)),
@@ -82,22 +91,42 @@ export class ProxyServer {
     const server = createServerLog(opts.serverLog ?? config.log.server, config.log.level);
     this.log = server.log;
     this.serverLogDest = server.dest;
+    this.admin = new AdminServer(config.admin, { view: this.adminView(), log: this.log, name: config.proxy.name });
     this.accessLog = new AccessLog(opts.accessLog ?? config.log.access, {
       format: config.log.format,
       rotation: config.log.rotate,
       redactQuery: config.log.redact.query,
       onProblem: (m) => this.log.error(m),
+      // Metrics and the dashboard count each line as it is written (one hook, no per-stage code).
+      onRecord: this.admin.recorder,
     });
     const store = buildCacheStore(config, this.log);
     this.cache = store ? { store, counts: { hit: 0, stale: 0, revalidated: 0, miss: 0, bypass: 0 } } : null;
     // fsync: the snapshot is what "counters survive a restart" rests on.
     this.quotas = new Quotas(config.quota, { log: this.log, write: (file, data) => writeFileAtomic(file, data, { fsync: true }) });
     this.rt = buildRuntime(loaded, this.shared(new IdGenerator()), this.generation, null);
-    this.admin = new AdminServer(config.admin, { cache: () => this.rt.cache, log: this.log });
     this.watcher = new PolicyWatcher(() => void this.reloadPolicy());
     this.userWatcher = new PolicyWatcher(() => this.reloadUsers());
     const { limits } = config;
     this.gate = new ClientGate(config.clients.allow, limits.maxConnections, limits.maxConnectionsPerClient);
+  }
+
+  /** What the admin listener sees: getters read at each request, so reloads show at once. */
+  private adminView(): ProxyView {
+    return {
+      configFile: () => this.loaded.file,
+      generation: () => this.generation,
+      listeners: () => this.bound,
+      ready: () => this.listening && !this.draining,
+      draining: () => this.draining,
+      active: () => ({ connections: this.gate.connections, requests: this.inflight.size, tunnels: this.openTunnels }),
+      parents: () => this.rt.upstream.status(),
+      cache: () => this.rt.cache,
+      ca: () => this.rt.ca,
+      leaves: () => this.interception?.interceptor.leaves.stats ?? null,
+      reload: () => this.reload(),
+      localPage: (path, method, host, res) => serveLocal(this.rt, path, method, pacProxyAddress(this.bound, host), res),
+    };
   }
 
   private shared(ids: IdGenerator): Shared {
@@ -145,8 +174,10 @@ export class ProxyServer {
       }
       this.self.add(a.address, a.port);
       out.push({ address: a.address, port: a.port, family: a.family });
+      this.bound.push({ address: a.address, port: a.port, family: a.family, mode: l.mode });
       this.log.info({ address: a.address, port: a.port, mode: l.mode }, `listening on ${fmt(a)}`);
     }
+    this.listening = true;
     await this.admin.listen();
     return out;
   }
@@ -290,7 +321,11 @@ export class ProxyServer {
     }
     // Until the tunnel is spliced, the socket counts as in flight for shutdown.
     this.tunnels.add(socket);
-    socket.once('close', () => this.tunnels.delete(socket));
+    this.openTunnels++;
+    socket.once('close', () => {
+      this.tunnels.delete(socket);
+      this.openTunnels--;
+    });
     if (kind === 'connect') void handleConnect(rt, req, socket, head, this.registry, this.interception);
     else handleUpgrade(rt, req, socket, head, this.registry, null, transparent);
   }
@@ -424,7 +459,6 @@ export class ProxyServer {
   async close(graceMs = this.loaded.config.timeouts.shutdownGrace): Promise<void> {
     this.draining = true;
     this.watcher.close();
-    await this.admin.close();
     this.userWatcher.close();
     for (const s of this.servers) s.close();
     for (const t of this.transparent) t.close();
@@ -453,12 +487,27 @@ export class ProxyServer {
     // Let 'close' handlers write their log lines before the final flush.
     await new Promise((r) => setImmediate(r));
     this.accessLog.flush();
+    // Last: /readyz answers 503 while draining, so a balancer takes this instance out.
+    await this.admin.close();
     this.log.info('stopped');
   }
 }
 
 function bare(address: string): string {
   return address.replace(/^\[|\]$/g, '');
+}
+
+/**
+ * The proxy address the admin listener's PAC file names (when pac.proxy is not set):
+ * the first forward listener; if it is bound to every address, the host the client
+ * reached the admin listener by, with the listener's port.
+ */
+function pacProxyAddress(bound: readonly ListenerView[], adminHost: string): string {
+  const l = bound[0];
+  if (!l) return adminHost;
+  const wildcard = l.address === '0.0.0.0' || l.address === '::';
+  const host = wildcard ? adminHost.replace(/:\d+$/, '') || '127.0.0.1' : l.family === 'IPv6' ? `[${l.address}]` : l.address;
+  return `${host}:${l.port}`;
 }
 
 function fmt(a: AddressInfo): string {

@@ -1,8 +1,9 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, runChromium, type ChromiumRun } from '../helpers/chromium.js';
 import { makeOriginCa, ORIGIN_NAMES } from '../helpers/icp-certs.js';
 import { startHttpsOrigin, tempFiles } from '../helpers/icp-origin.js';
 import { startIcpProxy, type IcpProxy } from '../helpers/icp-proxy.js';
@@ -16,7 +17,6 @@ import type { Origin } from '../helpers/origin.js';
  */
 
 const run = promisify(execFile);
-const CHROMIUM = '/usr/bin/chromium';
 const PAGE_TEXT = 'Hello from the intercepted origin';
 const missing = !existsSync(CHROMIUM);
 // CI installs chromium (.ci/e2e-deps.sh): there a missing browser is a failure, not a skip.
@@ -37,58 +37,11 @@ async function homeWithNss(name: string, caFile?: string): Promise<string> {
   return home;
 }
 
-/**
- * Run headless chromium with --dump-dom on `url` through the proxy; resolves with its
- * stdout. It runs in its own process group so the whole browser (zygote, renderers)
- * is killed, by that group id, if it hangs.
- */
-function dumpDom(home: string, url: string, timeoutMs = 45_000): Promise<{ stdout: string; stderr: string; code: number | null }> {
+/** Headless chromium with --dump-dom on `url` through the proxy; resolves with its output. */
+function dumpDom(home: string, url: string): Promise<ChromiumRun> {
   const userDataDir = join(home, 'chromium-profile');
-  const args = [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    `--user-data-dir=${userDataDir}`,
-    `--proxy-server=${px.url}`,
-    // Without it Chromium never sends loopback destinations to a proxy.
-    '--proxy-bypass-list=<-loopback>',
-    '--dump-dom',
-    url,
-  ];
-  const env: NodeJS.ProcessEnv = { ...process.env, HOME: home };
-  for (const k of ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY', 'all_proxy', 'ALL_PROXY', 'no_proxy', 'NO_PROXY']) delete env[k];
-  return new Promise((resolve, reject) => {
-    const child = spawn(CHROMIUM, args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      if (child.pid) process.kill(-child.pid, 'SIGKILL');
-      reject(new Error(`chromium did not finish within ${timeoutMs} ms; stderr tail:\n${stderr.slice(-2000)}`));
-    }, timeoutMs);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      // Leftover helpers of this browser (same group) must not outlive the test.
-      if (child.pid) {
-        try {
-          process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          // the group is already gone
-        }
-      }
-      resolve({ stdout, stderr, code });
-    });
-  });
+  // Without --proxy-bypass-list Chromium never sends loopback destinations to a proxy.
+  return runChromium([`--user-data-dir=${userDataDir}`, `--proxy-server=${px.url}`, '--proxy-bypass-list=<-loopback>', '--dump-dom', url], home);
 }
 
 beforeAll(async () => {
