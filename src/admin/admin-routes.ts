@@ -46,6 +46,9 @@ const local: Route = {
 /** Every admin endpoint, by path (docs/admin-api.md). */
 export const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
   ['/', { method: 'GET', public: true, run: (c) => ({ status: 200, type: 'text/html; charset=utf-8', text: c.dashboard }) }],
+  // The device onboarding page (CA, fingerprint, PAC URL, install steps), as the forward
+  // listener serves it at "/": public, it holds nothing secret.
+  ['/onboarding', { method: 'GET', public: true, run: (c, req, res) => (c.view.localPage('/', req.method ?? 'GET', req.headers.host ?? '', res), 'sent') }],
   // Liveness: the event loop answers. Nothing else is checked, so a probe never
   // restarts a proxy that is merely busy or draining.
   ['/healthz', { method: 'GET', run: () => text(200, 'ok\n') }],
