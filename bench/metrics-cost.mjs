@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Per-request cost of the admin hook (Metrics.record + DashboardWindow.record), which
-// runs once per access-log line. Run after a build: `npx tsc -p . && node scripts/metrics-cost.mjs`.
+// runs once per access-log line. Run after a build: `npx tsc -p . && node bench/metrics-cost.mjs`.
 // Not a bench/ workload: one process, no sockets, a fixed mix of records.
 import { performance } from 'node:perf_hooks';
 
