@@ -229,6 +229,13 @@ export class AccessLog {
     clearInterval(this.flusher);
     const d = this.dest as Destination & { once?: (e: string, f: () => void) => void };
     if (!d.end || !d.once) return;
+    // Everything buffered goes to the file now, whatever end() then takes (a rotation's
+    // reopen may be under way; a slow machine may not report 'close' in time).
+    try {
+      d.flushSync?.();
+    } catch {
+      // not open yet: nothing was written to it
+    }
     // Bounded: sonic-boom may not report 'close' when it is ended in the middle of a
     // reopen; what was written is on disk by then either way.
     await new Promise<void>((resolve) => {
