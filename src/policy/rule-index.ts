@@ -73,7 +73,7 @@ export class RuleIndex {
     else if (groups) for (const g of groups) push(this.groups, g.toLowerCase(), ruleIndex);
     else if (sources) for (const c of sources) this.fileSource(c, ruleIndex);
     else if (ports && ports.every(([lo, hi]) => hi - lo < MAX_INDEXED_RANGE)) {
-      for (const [lo, hi] of ports) for (let p = lo; p <= hi; p++) pushPort(this.ports, p, ruleIndex);
+      for (const [lo, hi] of ports) for (let p = lo; p <= hi; p++) push(this.ports, p, ruleIndex);
     } else this.always.push(ruleIndex);
     return 'none';
   }
@@ -150,13 +150,7 @@ function networkKey(key: IpKey, bits: number): string {
   return out;
 }
 
-function pushPort(map: Map<number, number[]>, key: number, ruleIndex: number): void {
-  const list = map.get(key);
-  if (!list) map.set(key, [ruleIndex]);
-  else if (list[list.length - 1] !== ruleIndex) list.push(ruleIndex);
-}
-
-function push(map: Map<string, number[]>, key: string, ruleIndex: number): void {
+function push<K>(map: Map<K, number[]>, key: K, ruleIndex: number): void {
   const list = map.get(key);
   if (!list) map.set(key, [ruleIndex]);
   else if (list[list.length - 1] !== ruleIndex) list.push(ruleIndex);
