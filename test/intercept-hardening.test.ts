@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { ProxyAgent, request } from 'undici';
@@ -62,9 +62,14 @@ describe('leaf cache at shutdown', () => {
     const hello = await captureClientHello({ servername: 'flush.localhost' });
     const t = await openTunnel(px.port, `flush.localhost:${origin.port}`);
     t.socket.on('error', () => undefined);
-    // Close as soon as the ClientHello has left: issuance (and its disk write) is under way.
-    await new Promise<void>((resolve) => t.socket.write(hello, () => resolve()));
-    await new Promise((r) => setTimeout(r, 1));
+    // Close as soon as the issuance has begun: it (and its disk write) is still under way.
+    t.socket.write(hello);
+    const leaves = () => px.proxy['interception']?.interceptor.leaves.stats;
+    const deadline = Date.now() + 5000;
+    while (!leaves()?.issuing && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    // The file is written after the issuance ends: it cannot be there yet, so only the shutdown flush can put it there.
+    expect(leaves()?.issuing).toBe(1);
+    expect(existsSync(join(caDir, 'leaves', 'hosts', 'flush.localhost.pem'))).toBe(false);
     await px.close();
     t.socket.destroy();
     const stored = readdirSync(join(caDir, 'leaves', 'hosts'));

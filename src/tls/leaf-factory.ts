@@ -46,6 +46,8 @@ export interface LeafFactoryStats {
   /** Requests that joined an issuance already in flight for the same host. */
   coalesced: number;
   storeErrors: number;
+  /** Issuances under way now (a gauge, not a counter). */
+  issuing: number;
 }
 
 export interface LeafFactoryOptions extends LeafSignerOptions {
@@ -95,7 +97,7 @@ export class LeafFactory {
   readonly #contextOptions: LeafFactoryOptions['secureContextOptions'];
   readonly #now: () => number;
   readonly #onEvent: (event: LeafEvent) => void;
-  readonly #stats: LeafFactoryStats = { issued: 0, memoryHits: 0, storeHits: 0, storeDiscarded: 0, coalesced: 0, storeErrors: 0 };
+  readonly #stats: Omit<LeafFactoryStats, 'issuing'> = { issued: 0, memoryHits: 0, storeHits: 0, storeDiscarded: 0, coalesced: 0, storeErrors: 0 };
 
   /** Load the leaf key from `cacheDir` (or generate one), then build the factory. */
   static async create(options: CreateLeafFactoryOptions): Promise<LeafFactory> {
@@ -171,7 +173,7 @@ export class LeafFactory {
   }
 
   get stats(): Readonly<LeafFactoryStats> {
-    return { ...this.#stats };
+    return { ...this.#stats, issuing: this.#inflight.size };
   }
 
   /** How many leaves are held in memory. */
