@@ -38,6 +38,8 @@ const cacheRule = z
     ttl: duration.optional(),
   })
   .refine((r) => r.action !== 'force' || (r.ttl !== undefined && r.ttl > 0), { message: 'a force rule needs a ttl above 0', path: ['ttl'] });
+/** An HTTP field name (RFC 9110 §5.1 token). */
+const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a header field name (RFC 9110 token)');
 /** A user or group name as policy rules and log lines see it. */
 const principal = z.string().min(1).regex(/^[^:\s]+$/, 'no spaces or ":"');
 
@@ -334,7 +336,17 @@ export const configSchema = z.strictObject({
       /** Access-log lines: "json" (canonical, docs/access-log.md) or "squid" (Squid's native access.log format). */
       format: z.enum(['json', 'squid']).default('json'),
       /** Credentials in URLs are always removed; query values only when asked. */
-      redact: z.strictObject({ query: z.boolean().default(false) }).prefault({}),
+      redact: z
+        .strictObject({
+          query: z.boolean().default(false),
+          /** Header fields (of those in log.headers) logged with a masked value. */
+          headers: z.array(headerName).default(['cookie', 'set-cookie']),
+        })
+        .prefault({}),
+      /** Header fields written to each line (requestHeaders / responseHeaders); credentials only ever by scheme. */
+      headers: z
+        .strictObject({ request: z.array(headerName).default([]), response: z.array(headerName).default([]) })
+        .prefault({}),
       /** Rotation of an access-log file by size and/or age (for logrotate instead: SIGUSR1 reopens). */
       rotate: z
         .strictObject({

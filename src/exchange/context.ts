@@ -50,6 +50,15 @@ export class ProxyContext implements AccessRecord {
   quota: QuotaTicket | null = null;
   /** The kind of listener the client came through (a constant per listener). */
   mode: 'forward' | 'transparent' = 'forward';
+  /** Phases of the upstream connection this request opened (ms; -1: reused, or no such phase). */
+  dnsMs = -1;
+  connectMs = -1;
+  tlsMs = -1;
+  /** From the request going out on an upstream connection to the first byte of the answer (ms; -1: none). */
+  ttfbMs = -1;
+  /** Request and response header fields chosen by log.headers, as logged; null: none chosen. */
+  requestHeaders: Record<string, string> | null = null;
+  responseHeaders: Record<string, string> | null = null;
 
   constructor(
     readonly id: string,

@@ -70,6 +70,7 @@ export function handleRequest(rt: Runtime, req: IncomingMessage, res: ServerResp
     ctx.sni = origin.sni;
     if (origin.transparent) ctx.mode = 'transparent';
   } else if (transparent) ctx.mode = 'transparent';
+  if (rt.logHeaders !== null) ctx.requestHeaders = rt.logHeaders.fromRequest(req.headers);
   const x: Exchange = { rt, ctx, req, res, headers: [], relay: null, origin, tap: null, cacheHeaders: null, transparent };
   res.once('close', () => {
     if (!res.writableFinished) {

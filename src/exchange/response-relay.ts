@@ -1,9 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
 import { forwardResponseHeaders } from '../http/headers.js';
 import { ProxyError, toProxyError } from '../http/errors.js';
 import { formatAuthority } from '../http/target.js';
 import { decideResponse, decideResponseBytes, responseByteLimit } from '../policy/index.js';
+import { takeHandedOver } from '../upstream/connect-phases.js';
 import type { ProxyContext } from './context.js';
 import { sendError } from './respond.js';
 import type { Runtime } from './runtime.js';
@@ -49,6 +51,8 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   private clientGone = false;
   /** The tap answered the client; the upstream response is drained and ignored. */
   private tapped = false;
+  /** When the request went out on its upstream connection (time to first byte). */
+  private sentAt = 0;
 
   constructor(
     private readonly rt: Runtime,
@@ -61,6 +65,14 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
 
   onConnect(abort: (err?: Error) => void): void {
     this.abortUpstream = abort;
+    const fresh = takeHandedOver();
+    const ctx = this.ctx;
+    if (fresh !== null) {
+      ctx.dnsMs = fresh.dnsMs;
+      ctx.connectMs = fresh.connectMs;
+      ctx.tlsMs = fresh.tlsMs;
+    }
+    this.sentAt = performance.now();
     // The client may have left before undici got this far.
     if (this.clientGone) abort(new Error('client closed the connection'));
   }
@@ -71,11 +83,13 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    const ctx = this.ctx;
+    if (ctx.ttfbMs < 0) ctx.ttfbMs = performance.now() - this.sentAt;
     // 1xx informational responses (103 Early Hints) are not relayed; undici rejects 100.
     if (statusCode < 200) return true;
     this.resume = resume;
-    const ctx = this.ctx;
     ctx.status = statusCode;
+    if (this.rt.logHeaders !== null) ctx.responseHeaders = this.rt.logHeaders.fromResponse(rawHeaders);
     const t = ctx.target!;
     // A parent route has already named the parent.
     if (ctx.upstream === null) ctx.upstream = formatAuthority(this.rt.dialer.addressOf(t.host) ?? t.host, t.port);

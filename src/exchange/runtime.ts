@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Authenticator, FileUserStore } from '../auth/index.js';
 import type { Config } from '../config/schema.js';
 import type { AccessLog } from '../log/access-log.js';
+import type { HeaderFields } from '../log/header-fields.js';
 import type { Policy } from '../policy/index.js';
 import type { HttpCache } from '../cache/index.js';
 import type { Quotas } from '../quota/index.js';
@@ -38,4 +39,6 @@ export interface Runtime {
   readonly auth: Authenticator | null;
   /** The users/groups files behind `auth`, reloaded by the server when they change. */
   readonly userFiles: FileUserStore | null;
+  /** Header fields log.headers chose for the access log; null when none. */
+  readonly logHeaders: HeaderFields | null;
 }

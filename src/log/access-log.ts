@@ -37,6 +37,13 @@ export interface AccessRecord {
     readonly wouldDeny?: true;
     readonly responseCheck?: string;
   } | null;
+  /** Phases of the upstream connection and the wait for its answer, ms; -1: did not happen. */
+  dnsMs: number;
+  connectMs: number;
+  tlsMs: number;
+  ttfbMs: number;
+  requestHeaders: Readonly<Record<string, string>> | null;
+  responseHeaders: Readonly<Record<string, string>> | null;
   quota: {
     readonly profile: { readonly name: string };
     readonly hit: string | null;
@@ -91,6 +98,19 @@ function quotaFields(q: NonNullable<AccessRecord['quota']>, bytesOut: number): R
   const out: Record<string, unknown> = { profile: q.profile.name };
   if (q.tokens !== Infinity) out.tokens = Math.floor(q.tokens);
   if (q.left !== Infinity) out.left = Math.max(0, q.left - bytesOut);
+  return out;
+}
+
+const ms = (v: number): number => Math.round(v * 1000) / 1000;
+
+/** The phases that happened; null when none did (a reused connection's only phase is ttfb). */
+function timingFields(r: AccessRecord): Record<string, number> | null {
+  if (r.dnsMs < 0 && r.connectMs < 0 && r.tlsMs < 0 && r.ttfbMs < 0) return null;
+  const out: Record<string, number> = {};
+  if (r.dnsMs >= 0) out.dnsMs = ms(r.dnsMs);
+  if (r.connectMs >= 0) out.connectMs = ms(r.connectMs);
+  if (r.tlsMs >= 0) out.tlsMs = ms(r.tlsMs);
+  if (r.ttfbMs >= 0) out.ttfbMs = ms(r.ttfbMs);
   return out;
 }
 
@@ -201,7 +221,8 @@ export class AccessLog {
       [F.status]: r.status,
       [F.bytesIn]: r.bytesIn,
       [F.bytesOut]: r.bytesOut,
-      [F.durationMs]: Math.round((now - r.startedAt) * 1000) / 1000,
+      [F.durationMs]: ms(now - r.startedAt),
+      [F.timing]: timingFields(r),
       [F.upstream]: r.upstream,
       [F.error]: r.errorCode,
       [F.reason]: r.errorReason,
@@ -210,6 +231,8 @@ export class AccessLog {
       [F.decision]: r.decision === null ? null : decisionFields(r.decision),
       [F.cache]: r.cache,
       [F.quota]: r.quota === null ? null : quotaFields(r.quota, r.bytesOut),
+      [F.requestHeaders]: r.requestHeaders ?? undefined,
+      [F.responseHeaders]: r.responseHeaders ?? undefined,
     };
     const msg = r.kind === 'http' || r.kind === 'local' ? MSG_REQUEST : MSG_TUNNEL;
     // Level follows the outcome: proxy faults are errors, refusals warnings.

@@ -20,6 +20,12 @@ export const F = {
   bytesIn: 'bytesIn',
   bytesOut: 'bytesOut',
   durationMs: 'durationMs',
+  /**
+   * { dnsMs, connectMs, tlsMs, ttfbMs }: the phases of a new upstream connection this
+   * request opened (absent on a reused one), and the wait for the first byte of the
+   * answer; on an intercepted tunnel's line, tlsMs is the handshake with the client.
+   */
+  timing: 'timing',
   upstream: 'upstream',
   error: 'error',
   reason: 'reason',
@@ -38,6 +44,9 @@ export const F = {
    * unreachable and the quota failed open; null when no quota applies.
    */
   quota: 'quota',
+  /** Header fields chosen by log.headers ({ name: value }); omitted when none is present. */
+  requestHeaders: 'requestHeaders',
+  responseHeaders: 'responseHeaders',
 } as const;
 
 /** Log message for one HTTP exchange (`request`) or one CONNECT/upgrade tunnel (`tunnel`). */

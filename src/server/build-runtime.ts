@@ -4,6 +4,7 @@ import { IdGenerator } from '../exchange/context.js';
 import type { Runtime } from '../exchange/runtime.js';
 import type { CaDownload } from '../exchange/local-pages.js';
 import type { AccessLog } from '../log/access-log.js';
+import { HeaderFields } from '../log/header-fields.js';
 import type { Quotas } from '../quota/index.js';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
@@ -84,6 +85,7 @@ export function buildRuntime(loaded: LoadedConfig, shared: Shared, generation: n
     ca: shared.ca ?? null,
     cache: config.cache.enabled && shared.cache ? new HttpCache(cacheOptions(config), shared.cache.store, shared.log, shared.cache.counts) : null,
     ...buildAuth(config, shared.log),
+    logHeaders: HeaderFields.build({ ...config.log.headers, redact: config.log.redact.headers }),
   };
 }
 

@@ -43,6 +43,7 @@ export async function handleConnect(
   ctx.method = 'CONNECT';
   ctx.tls = 'tunnel';
   ctx.url = req.url ?? '';
+  if (rt.logHeaders !== null) ctx.requestHeaders = rt.logHeaders.fromRequest(req.headers);
   let target: { host: string; port: number };
   try {
     target = parseAuthority(ctx.url);
@@ -104,7 +105,7 @@ export async function runTunnel(
       client.removeListener('close', onEarlyClose);
       return await interceptConnect(rt, ctx, client, t, interception.interceptor, interception.inner, registry);
     }
-    const tunnel = await rt.upstream.tunnel(host, port, ctx.decision?.route, { host, client: ctx.clientIp, user: ctx.user }, abort.signal);
+    const tunnel = await rt.upstream.tunnel(host, port, ctx.decision?.route, { host, client: ctx.clientIp, user: ctx.user }, abort.signal, ctx);
     upstream = tunnel.socket;
     ctx.upstream = tunnel.upstream;
   } catch (err) {

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
@@ -69,7 +70,7 @@ export async function interceptConnect(
   ctx.sni = sni ?? null;
   let upstream: Socket;
   try {
-    const tunnel = await rt.upstream.tunnel(host, port, ctx.decision?.route, { host: name, client: ctx.clientIp, user: ctx.user });
+    const tunnel = await rt.upstream.tunnel(host, port, ctx.decision?.route, { host: name, client: ctx.clientIp, user: ctx.user }, undefined, ctx);
     upstream = tunnel.socket;
     ctx.upstream = tunnel.upstream;
   } catch (err) {
@@ -88,6 +89,8 @@ export async function interceptConnect(
 }
 
 async function terminate(rt: Runtime, ctx: ProxyContext, client: Socket, hello: Buffer, name: string, sni: string | null, port: number, icpt: Interceptor, inner: InnerServers): Promise<void> {
+  // The tunnel's tlsMs is the handshake with the client, certificate issuance included.
+  const t0 = performance.now();
   let leaf;
   try {
     leaf = await icpt.leaves.get(name);
@@ -114,6 +117,7 @@ async function terminate(rt: Runtime, ctx: ProxyContext, client: Socket, hello: 
   }, limit);
   tls.once('secure', () => {
     secure = true;
+    ctx.tlsMs = performance.now() - t0;
     clearTimeout(stalled);
     inner.http.emit('connection', tls);
   });

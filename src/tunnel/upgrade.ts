@@ -32,6 +32,7 @@ export function handleUpgrade(
   const ctx = new ProxyContext(rt.ids.next(), 'upgrade', client.remoteAddress ?? '', client.remotePort ?? 0);
   ctx.method = req.method ?? '';
   ctx.url = req.url ?? '';
+  if (rt.logHeaders !== null) ctx.requestHeaders = rt.logHeaders.fromRequest(req.headers);
   // A ServerResponse on the raw socket lets refusals use the one error path.
   const res = new ServerResponse(req);
   res.assignSocket(client);

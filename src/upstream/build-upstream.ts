@@ -16,7 +16,7 @@ export type UpstreamConfig = z.output<typeof upstreamSchema>;
  * health checkers from a validated config. Nothing starts until `Upstream.start()`.
  */
 export function buildUpstream(cfg: UpstreamConfig, dialer: Dialer, pool: PoolOptions, connectTimeout: number): Upstream {
-  const direct = createHttpPool((host, port) => dialer.dial(host, port).then((d) => d.socket), pool);
+  const direct = createHttpPool((host, port, _protocol, phases) => dialer.dial(host, port, undefined, false, phases).then((d) => d.socket), pool);
   const groups = new Map<string, ParentGroup>();
   const checkers: HealthChecker[] = [];
   for (const [name, g] of Object.entries(cfg.groups)) {
@@ -30,8 +30,10 @@ export function buildUpstream(cfg: UpstreamConfig, dialer: Dialer, pool: PoolOpt
       // Plain HTTP goes to the parent itself (absolute form); https origins of decrypted
       // requests are reached through a CONNECT tunnel it opens.
       const parentPool = createHttpPool(
-        (host, port, protocol) =>
-          protocol === 'https:' ? openParentTunnel(dialer, parent, host, port, connectTimeout) : dialer.dialParent(parent.spec.host, parent.spec.port).then((d) => d.socket),
+        (host, port, protocol, phases) =>
+          protocol === 'https:'
+            ? openParentTunnel(dialer, parent, host, port, connectTimeout, undefined, false, phases)
+            : dialer.dialParent(parent.spec.host, parent.spec.port, undefined, false, phases).then((d) => d.socket),
         pool,
       );
       return { parent, pool: parentPool };

@@ -2,7 +2,9 @@ import { connect, isIP, type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { unmapIPv4 } from '../http/cidr.js';
 import { ProxyError, toProxyError } from '../http/errors.js';
+import { performance } from 'node:perf_hooks';
 import type { AddressGuard } from './address-guard.js';
+import { since, type ConnectPhases } from './connect-phases.js';
 import type { DnsCache } from './dns-cache.js';
 
 export interface Dialed {
@@ -51,9 +53,10 @@ export class Dialer {
    * `halfOpen`: keep our write side open after the peer's FIN (tunnels relay a
    * half-close instead of turning it into a full close).
    */
-  async dial(host: string, port: number, signal?: AbortSignal, halfOpen = false): Promise<Dialed> {
+  async dial(host: string, port: number, signal?: AbortSignal, halfOpen = false, phases?: ConnectPhases): Promise<Dialed> {
+    const t0 = performance.now();
     const all = await this.dns.resolve(host);
-    return this.connectFirst(host, port, this.guard.filter(host, all), signal, halfOpen);
+    return this.connectTimed(host, port, this.guard.filter(host, all), signal, halfOpen, phases, t0);
   }
 
   /**
@@ -61,13 +64,24 @@ export class Dialer {
    * subject to the private-address guard (parents usually live on internal addresses and
    * the admin named them). Connecting to ourselves is still refused.
    */
-  async dialParent(host: string, port: number, signal?: AbortSignal, halfOpen = false): Promise<Dialed> {
-    return this.connectFirst(host, port, await this.dns.resolve(host), signal, halfOpen);
+  async dialParent(host: string, port: number, signal?: AbortSignal, halfOpen = false, phases?: ConnectPhases): Promise<Dialed> {
+    const t0 = performance.now();
+    return this.connectTimed(host, port, await this.dns.resolve(host), signal, halfOpen, phases, t0);
   }
 
   /** The destination guard alone, for routes where a parent resolves the name: IP literals are checked. */
   checkLiteral(host: string): void {
     if (isIP(host)) this.guard.filter(host, [host]);
+  }
+
+  /** connectFirst, noting in `phases` how long the lookup (started at t0) and the connect took. */
+  private async connectTimed(host: string, port: number, addresses: readonly string[], signal: AbortSignal | undefined, halfOpen: boolean, phases: ConnectPhases | undefined, t0: number): Promise<Dialed> {
+    if (!phases) return this.connectFirst(host, port, addresses, signal, halfOpen);
+    const t1 = performance.now();
+    if (!isIP(host)) phases.dnsMs = t1 - t0;
+    const dialed = await this.connectFirst(host, port, addresses, signal, halfOpen);
+    phases.connectMs = since(t1);
+    return dialed;
   }
 
   private async connectFirst(host: string, port: number, addresses: readonly string[], signal: AbortSignal | undefined, halfOpen: boolean): Promise<Dialed> {

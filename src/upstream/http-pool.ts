@@ -7,15 +7,17 @@ import type { Agent as AgentType, buildConnector } from 'undici';
 // of RSS in a proxy that uses none of them); the Agent alone is all we need.
 const Agent = createRequire(import.meta.url)('undici/lib/dispatcher/agent.js') as typeof AgentType;
 type Agent = AgentType;
+import { performance } from 'node:perf_hooks';
 import { ProxyError, toProxyError } from '../http/errors.js';
 import type { Socket } from 'node:net';
+import { handOver, newPhases, since, type ConnectPhases } from './connect-phases.js';
 
 /**
  * Opens the TCP path to an origin for the pool: straight to it (the Dialer, with the
  * egress guard), or through a parent proxy (a CONNECT tunnel for https origins).
  * https origins are then wrapped in TLS here.
  */
-export type DialFn = (hostname: string, port: number, protocol: string) => Promise<Socket>;
+export type DialFn = (hostname: string, port: number, protocol: string, phases: ConnectPhases) => Promise<Socket>;
 
 export interface PoolOptions {
   connectionsPerOrigin: number;
@@ -38,9 +40,11 @@ export interface PoolOptions {
 export function createHttpPool(dial: DialFn, opts: PoolOptions): Agent {
   const connector: buildConnector.connector = (o, cb) => {
     const port = Number(o.port) || (o.protocol === 'https:' ? 443 : 80);
-    dial(o.hostname, port, o.protocol).then(
+    const phases = newPhases();
+    dial(o.hostname, port, o.protocol, phases).then(
       (socket) => {
-        if (o.protocol !== 'https:') return cb(null, socket);
+        if (o.protocol !== 'https:') return handOver(phases, () => cb(null, socket));
+        const t0 = performance.now();
         const servername = o.servername ?? o.hostname;
         const tls = tlsConnect({
           ...opts.tls,
@@ -54,7 +58,8 @@ export function createHttpPool(dial: DialFn, opts: PoolOptions): Agent {
         const timer = setTimeout(() => tls.destroy(new ProxyError('UPSTREAM_TIMEOUT', `TLS handshake with ${o.hostname} timed out`)), opts.connectTimeout);
         tls.once('secureConnect', () => {
           clearTimeout(timer);
-          cb(null, tls);
+          phases.tlsMs = since(t0);
+          handOver(phases, () => cb(null, tls));
         });
         tls.once('error', (err) => {
           clearTimeout(timer);

@@ -3,6 +3,8 @@ import type { Readable } from 'node:stream';
 import type { Agent, Dispatcher } from 'undici';
 import { ProxyError, toProxyError } from '../http/errors.js';
 import { formatAuthority } from '../http/target.js';
+import { performance } from 'node:perf_hooks';
+import { since, type ConnectPhases } from './connect-phases.js';
 import type { Dialer } from './dialer.js';
 import { Attempt } from './parents/attempts.js';
 import type { PickKey } from './parents/balancer.js';
@@ -96,27 +98,27 @@ export class Upstream {
   }
 
   /** Open a tunnel to host:port (CONNECT that is not decrypted). */
-  async tunnel(host: string, port: number, route: string | undefined, key: PickKey, signal?: AbortSignal): Promise<Tunnel> {
+  async tunnel(host: string, port: number, route: string | undefined, key: PickKey, signal?: AbortSignal, phases?: ConnectPhases): Promise<Tunnel> {
     const group = this.groupFor(route);
-    if (!group) return this.tunnelDirect(host, port, signal);
+    if (!group) return this.tunnelDirect(host, port, signal, phases);
     this.dialer.checkLiteral(host);
     const order = group.candidates(key, Date.now());
     let last: ProxyError = unavailable(group);
     for (const { parent } of order) {
       if (signal?.aborted) break;
       try {
-        const socket = await this.tunnelVia(parent, host, port, signal, true);
+        const socket = await this.tunnelVia(parent, host, port, signal, true, phases);
         return { socket, upstream: `parent:${parent.name}` };
       } catch (err) {
         last = toProxyError(err);
       }
     }
-    if (group.options.fallbackDirect && !signal?.aborted) return this.tunnelDirect(host, port, signal);
+    if (group.options.fallbackDirect && !signal?.aborted) return this.tunnelDirect(host, port, signal, phases);
     throw last;
   }
 
-  private async tunnelDirect(host: string, port: number, signal?: AbortSignal): Promise<Tunnel> {
-    const d = await this.dialer.dial(host, port, signal, true);
+  private async tunnelDirect(host: string, port: number, signal?: AbortSignal, phases?: ConnectPhases): Promise<Tunnel> {
+    const d = await this.dialer.dial(host, port, signal, true, phases);
     return { socket: d.socket, upstream: formatAuthority(d.address, port) };
   }
 
@@ -125,11 +127,11 @@ export class Upstream {
    * failure if it cannot be opened (a 5xx answer counts; a 403 or 407 is the parent's
    * policy, not ill health).
    */
-  async tunnelVia(parent: Parent, host: string, port: number, signal: AbortSignal | undefined, halfOpen: boolean): Promise<Socket> {
+  async tunnelVia(parent: Parent, host: string, port: number, signal: AbortSignal | undefined, halfOpen: boolean, phases?: ConnectPhases): Promise<Socket> {
     parent.begin(Date.now());
     let socket: Socket;
     try {
-      socket = await openParentTunnel(this.dialer, parent, host, port, this.connectTimeout, signal, halfOpen);
+      socket = await openParentTunnel(this.dialer, parent, host, port, this.connectTimeout, signal, halfOpen, phases);
     } catch (err) {
       parent.end();
       const status = refusedStatus(err);
@@ -182,10 +184,14 @@ function viaParent(r: RoutedRequest, parent: Parent): Dispatcher.DispatchOptions
  * Dial a parent and ask it for a tunnel to host:port, without touching its counters
  * (the pools' connector uses this: the request's Attempt keeps them).
  */
-export function openParentTunnel(dialer: Dialer, parent: Parent, host: string, port: number, timeoutMs: number, signal?: AbortSignal, halfOpen = false): Promise<Socket> {
-  return dialer
-    .dialParent(parent.spec.host, parent.spec.port, signal, halfOpen)
-    .then((d) => connectThrough(d.socket, formatAuthority(host, port), parent.name, parent.spec.authorization, timeoutMs));
+export function openParentTunnel(dialer: Dialer, parent: Parent, host: string, port: number, timeoutMs: number, signal?: AbortSignal, halfOpen = false, phases?: ConnectPhases): Promise<Socket> {
+  const t0 = performance.now();
+  return dialer.dialParent(parent.spec.host, parent.spec.port, signal, halfOpen, phases).then(async (d) => {
+    const tunnel = await connectThrough(d.socket, formatAuthority(host, port), parent.name, parent.spec.authorization, timeoutMs);
+    // Through a parent, "connect" lasts until its tunnel stands.
+    if (phases) phases.connectMs = since(t0) - Math.max(0, phases.dnsMs);
+    return tunnel;
+  });
 }
 
 export function parentOrigin(parent: Parent): string {

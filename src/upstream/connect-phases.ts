@@ -1,0 +1,46 @@
+import { performance } from 'node:perf_hooks';
+
+/**
+ * How long the parts of opening one upstream connection took, in ms (-1: that part did
+ * not happen: an IP literal needs no DNS, plain HTTP no TLS). For the access log's
+ * `timing` field.
+ */
+export interface ConnectPhases {
+  dnsMs: number;
+  connectMs: number;
+  tlsMs: number;
+}
+
+export function newPhases(): ConnectPhases {
+  return { dnsMs: -1, connectMs: -1, tlsMs: -1 };
+}
+
+export function since(t0: number): number {
+  return performance.now() - t0;
+}
+
+/**
+ * undici tells a dispatch handler nothing about the socket its request went out on. It
+ * does write the first queued request onto a fresh connection synchronously inside the
+ * connector's callback (client.js connect → resume → writeH1 → handler.onConnect), so
+ * the pool parks the new connection's phases here for exactly that call and the
+ * handler whose onConnect runs during it — the request that waited for the connection —
+ * takes them. A request on a reused connection finds nothing.
+ */
+let handedOver: ConnectPhases | null = null;
+
+export function handOver(phases: ConnectPhases, deliver: () => void): void {
+  handedOver = phases;
+  try {
+    deliver();
+  } finally {
+    handedOver = null;
+  }
+}
+
+/** The phases of the connection being handed to this request, once; null when it was reused. */
+export function takeHandedOver(): ConnectPhases | null {
+  const p = handedOver;
+  handedOver = null;
+  return p;
+}
