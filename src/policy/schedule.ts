@@ -7,6 +7,8 @@
  * as an end. Time zone conversion uses Intl.DateTimeFormat (ICU), so DST is handled.
  */
 
+import { Zone } from '../http/time-zone.js';
+
 const DAY_NAMES = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
 const DAY_INDEX: Record<string, number> = { sun: 0, mon: 1, tue: 2, wed: 3, thu: 4, fri: 5, sat: 6 };
 const DAY_SPEC = /^(sun|mon|tue|wed|thu|fri|sat)(?:-(sun|mon|tue|wed|thu|fri|sat))?$/;
@@ -62,32 +64,19 @@ export function parseHours(spec: string): [number, number] | string {
  * same minute reuses it. The memo is an invisible cache of a pure function.
  */
 export class ZoneClock {
-  private readonly fmt: Intl.DateTimeFormat;
+  private readonly zone: Zone;
   private lastMinute = Number.NaN;
   private last: LocalTime = { day: 0, minute: 0 };
 
   constructor(readonly timezone: string) {
-    this.fmt = new Intl.DateTimeFormat('en-US', {
-      timeZone: timezone,
-      weekday: 'short',
-      hour: '2-digit',
-      minute: '2-digit',
-      hourCycle: 'h23',
-    });
+    this.zone = new Zone(timezone);
   }
 
   at(epochMs: number): LocalTime {
     const minute = Math.floor(epochMs / 60_000);
     if (minute === this.lastMinute) return this.last;
-    let day = 0;
-    let hour = 0;
-    let min = 0;
-    for (const part of this.fmt.formatToParts(epochMs)) {
-      if (part.type === 'weekday') day = DAY_INDEX[part.value.toLowerCase()] ?? 0;
-      else if (part.type === 'hour') hour = Number(part.value) % 24;
-      else if (part.type === 'minute') min = Number(part.value);
-    }
-    this.last = { day, minute: hour * 60 + min };
+    const p = this.zone.parts(epochMs);
+    this.last = { day: p.wd, minute: p.h * 60 + p.mi };
     this.lastMinute = minute;
     return this.last;
   }
