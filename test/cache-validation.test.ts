@@ -236,3 +236,42 @@ describe('origin unreachable (§4.2.4)', () => {
     }
   });
 });
+
+describe('HEAD freshens a stored GET (§4.3.5)', () => {
+  /** GET stores a stale response (max-age=0, no validators); HEAD answers with `head`. */
+  const route = (p: string, head: Record<string, string>): void =>
+    origin.route(p, (req) =>
+      req.method === 'HEAD'
+        ? { headers: head }
+        : { headers: { 'cache-control': 'max-age=0', 'content-length': '6', 'x-version': 'get' }, body: 'body-1' },
+    );
+
+  it('a 200 to HEAD describing the same representation makes the stored GET fresh with its headers', async () => {
+    const p = uniq();
+    route(p, { 'cache-control': 'max-age=60', 'content-length': '6', 'x-version': 'head' });
+    await get(p);
+    const head = await viaProxy(px.port, url(p), {}, 'HEAD');
+    expect(head.status).toBe(200);
+    expect(origin.count(p)).toBe(2);
+    const b = await get(p);
+    expect(b.headers['x-cache']).toBe('HIT from egressd');
+    expect(b.body).toBe('body-1');
+    expect(b.headers['x-version']).toBe('head');
+    expect(origin.count(p)).toBe(2);
+  });
+
+  it('a 200 to HEAD with another Content-Length invalidates it: the next GET goes to the origin', async () => {
+    const p = uniq();
+    // Stored fresh this time; the HEAD goes upstream because it asks for no-cache.
+    origin.route(p, (req) =>
+      req.method === 'HEAD' ? { headers: { 'content-length': '99' } } : { headers: { 'cache-control': 'max-age=60', 'content-length': '6' }, body: 'body-1' },
+    );
+    await get(p);
+    expect((await get(p)).headers['x-cache']).toBe('HIT from egressd');
+    await viaProxy(px.port, url(p), { 'cache-control': 'no-cache' }, 'HEAD');
+    expect(origin.count(p)).toBe(2);
+    const b = await get(p);
+    expect(b.headers['x-cache']).toBe('MISS from egressd');
+    expect(origin.count(p)).toBe(3);
+  });
+});

@@ -99,6 +99,7 @@ export class CacheTap implements RelayTap {
     markCache(x, 'miss');
     const method = x.req.method!;
     const stored = storedHeaders(headers, x.rt.via);
+    if (method === 'HEAD' && status === 200 && r.stale) this.freshenFromHead(r.stale, stored);
     const refusal = method === 'HEAD' ? 'method' : storeRefusal(cache, method, x.headers, r.reqCc, status, stored, r.forcedTtl > 0);
     if (refusal === null) {
       this.writer = cache.writer(r.key, r.url, x.headers, this.requestTime, status, statusText, stored, r.forcedTtl);
@@ -133,6 +134,20 @@ export class CacheTap implements RelayTap {
     if (!staleOnError(stale, this.r.reqCc, Date.now(), true, this.cache.opts.staleIfUnreachable / 1000)) return false;
     serveEntry(this.x, stale, 'stale');
     return true;
+  }
+
+  /**
+   * §4.3.5: a 200 to HEAD updates the stored GET response it stands for, like a 304
+   * would, unless its Content-Length, ETag or Last-Modified say the representation
+   * changed: then the stored response is invalidated.
+   */
+  private freshenFromHead(e: CacheEntry, headers: string[]): void {
+    const length = getHeader(headers, 'content-length');
+    const etag = getHeader(headers, 'etag');
+    const lastModified = getHeader(headers, 'last-modified');
+    const changed = (length !== undefined && Number(length) !== e.body.length) || (etag !== undefined && etag !== e.etag) || (lastModified !== undefined && lastModified !== e.lastModified);
+    if (changed) this.cache.store.delete(this.r.key);
+    else this.cache.freshen(e, headers, this.requestTime, this.r.forcedTtl);
   }
 
   private settle(o: 'stored' | 'uncacheable' | 'failed'): void {
