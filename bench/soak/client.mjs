@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+// One soak client process (bench/soak.sh; run by hand, never in CI), forked by run.mjs
+// with an IPC channel. Sends the mix of mix.mjs at a fixed rate (open loop: a request
+// starts every 1/rate s whether or not the earlier ones are done, so a slow proxy shows
+// up as latency, not as a lower rate), from `startAt` for `durationMs`, and reports what
+// it saw every `reportMs` to the parent:
+//   { type: 'batch', items: [[kindIndex, errorKind | null, latencyMs, cacheHit, sentAt], ...] }
+// then { type: 'done', sent, backlog } once every request has ended (each is bounded
+// by `timeoutMs`). More than `maxInflight` requests in flight: the next one is not sent
+// and is counted as the error "client-backlog".
+//
+// With mode "check", it sends every kind twice, one after the other, and reports
+//   { type: 'check', results: [{ kind, error, message }] }.
+//
+//   node bench/soak/client.mjs '<JSON options>'   (see run.mjs: startClient)
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { KINDS, errorKind, makeSenders, schedule } from './mix.mjs';
+
+const o = JSON.parse(process.argv[2] ?? '{}');
+const send = (msg) => new Promise((resolve) => (process.send ? process.send(msg, resolve) : resolve()));
+process.on('unhandledRejection', async (err) => {
+  await send({ type: 'fatal', message: String(err?.stack ?? err) });
+  process.exit(1);
+});
+// The parent went away (Ctrl-C, killed): stop at once.
+process.on('disconnect', () => process.exit(1));
+
+const senders = makeSenders({
+  proxyPort: o.proxyPort,
+  httpPort: o.httpPort,
+  httpsPort: o.httpsPort,
+  token: o.token,
+  originCa: readFileSync(o.originCaFile, 'utf8'),
+  egressdCa: readFileSync(o.egressdCaFile, 'utf8'),
+  timeoutMs: o.timeoutMs ?? 10_000,
+});
+const kindIndex = new Map(KINDS.map((k, i) => [k, i]));
+
+async function check() {
+  const results = [];
+  for (const k of [...KINDS, ...KINDS]) {
+    try {
+      await senders.send(k);
+      results.push({ kind: k.kind, error: null });
+    } catch (err) {
+      results.push({ kind: k.kind, error: errorKind(err), message: String(err?.message ?? err) });
+    }
+  }
+  await senders.close();
+  await send({ type: 'check', results });
+}
+
+async function load() {
+  const order = schedule(o.seed ?? 1);
+  const interval = 1000 / o.rate;
+  const end = o.startAt + o.durationMs;
+  let items = [];
+  let next = o.startAt;
+  let n = 0;
+  let inflight = 0;
+  let backlog = 0;
+  const flush = () => {
+    if (items.length === 0) return Promise.resolve();
+    const batch = items;
+    items = [];
+    return send({ type: 'batch', items: batch });
+  };
+  const reporter = setInterval(flush, o.reportMs ?? 5000);
+
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, o.startAt - Date.now())));
+  await new Promise((resolve) => {
+    const tick = () => {
+      const now = Date.now();
+      while (next <= now && next < end) {
+        const k = order[n++ % order.length];
+        const sentAt = next;
+        next += interval;
+        if (inflight >= (o.maxInflight ?? 500)) {
+          backlog++;
+          items.push([kindIndex.get(k), 'client-backlog', 0, null, sentAt]);
+          continue;
+        }
+        inflight++;
+        const t0 = performance.now();
+        senders.send(k).then(
+          (r) => items.push([kindIndex.get(k), null, performance.now() - t0, r.cacheHit, sentAt]),
+          (err) => items.push([kindIndex.get(k), errorKind(err), performance.now() - t0, null, sentAt]),
+        ).finally(() => {
+          inflight--;
+          if (next >= end && inflight === 0) resolve();
+        });
+      }
+      if (next < end) setTimeout(tick, Math.max(1, Math.min(20, next - Date.now())));
+      else if (inflight === 0) resolve();
+    };
+    tick();
+  });
+  clearInterval(reporter);
+  await flush();
+  await senders.close();
+  await send({ type: 'done', sent: n, backlog });
+}
+
+await (o.mode === 'check' ? check() : load());
+process.disconnect?.();
