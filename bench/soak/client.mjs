@@ -2,10 +2,12 @@
 // One soak client process (bench/soak.sh; run by hand, never in CI), forked by run.mjs
 // with an IPC channel. Sends the mix of mix.mjs at a fixed rate (open loop: a request
 // starts every 1/rate s whether or not the earlier ones are done, so a slow proxy shows
-// up as latency, not as a lower rate), from `startAt` for `durationMs`, and reports what
+// up as latency, not as a lower rate), from `startAt` for `durationMs` (ramping up over
+// the first `rampMs`), and reports what
 // it saw every `reportMs` to the parent:
-//   { type: 'batch', items: [[kindIndex, errorKind | null, latencyMs, cacheHit, sentAt], ...] }
-// then { type: 'done', sent, backlog } once every request has ended (each is bounded
+//   { type: 'batch', items: [[kindIndex, errorKind | null, latencyMs, cacheHit, sentAt], ...], lagMaxMs }
+// (lagMaxMs: this client's worst event-loop delay in that period),
+// then { type: 'done', sent, backlog, firstErrors } once every request has ended (each is bounded
 // by `timeoutMs`). More than `maxInflight` requests in flight: the next one is not sent
 // and is counted as the error "client-backlog".
 //
@@ -14,7 +16,7 @@
 //
 //   node bench/soak/client.mjs '<JSON options>'   (see run.mjs: startClient)
 import { readFileSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { KINDS, errorKind, makeSenders, schedule } from './mix.mjs';
 
 const o = JSON.parse(process.argv[2] ?? '{}');
@@ -24,7 +26,8 @@ process.on('unhandledRejection', async (err) => {
   process.exit(1);
 });
 // The parent went away (Ctrl-C, killed): stop at once.
-process.on('disconnect', () => process.exit(1));
+const orphaned = () => process.exit(1);
+process.on('disconnect', orphaned);
 
 const senders = makeSenders({
   proxyPort: o.proxyPort,
@@ -53,18 +56,29 @@ async function check() {
 
 async function load() {
   const order = schedule(o.seed ?? 1);
-  const interval = 1000 / o.rate;
   const end = o.startAt + o.durationMs;
+  // The rate ramps up linearly over the first rampMs (pools and the leaf cache fill
+  // without a burst of new connections): request n is sent at sendTime(n). Clients
+  // are offset by a fraction of an interval so that they do not send in lockstep.
+  const perMs = o.rate / 1000;
+  const ramp = Math.min(o.rampMs ?? 0, o.durationMs / 2);
+  const phase = ((o.seed ?? 1) % 16) / 16 / perMs;
+  const sendTime = (i) => o.startAt + phase + (i < (perMs * ramp) / 2 ? Math.sqrt((2 * i * ramp) / perMs) : i / perMs + ramp / 2);
   let items = [];
-  let next = o.startAt;
   let n = 0;
+  let next = sendTime(0);
   let inflight = 0;
   let backlog = 0;
+  const firstErrors = {};   // "kind: error kind" -> the first message seen, for the report
+  // The client's own event-loop delay: a starved client makes the proxy look slow.
+  const lag = monitorEventLoopDelay({ resolution: 10 });
+  lag.enable();
   const flush = () => {
-    if (items.length === 0) return Promise.resolve();
+    const lagMaxMs = Math.max(0, lag.max / 1e6 - 10);
+    lag.reset();
     const batch = items;
     items = [];
-    return send({ type: 'batch', items: batch });
+    return send({ type: 'batch', items: batch, lagMaxMs });
   };
   const reporter = setInterval(flush, o.reportMs ?? 5000);
 
@@ -75,7 +89,7 @@ async function load() {
       while (next <= now && next < end) {
         const k = order[n++ % order.length];
         const sentAt = next;
-        next += interval;
+        next = sendTime(n);
         if (inflight >= (o.maxInflight ?? 500)) {
           backlog++;
           items.push([kindIndex.get(k), 'client-backlog', 0, null, sentAt]);
@@ -85,7 +99,11 @@ async function load() {
         const t0 = performance.now();
         senders.send(k).then(
           (r) => items.push([kindIndex.get(k), null, performance.now() - t0, r.cacheHit, sentAt]),
-          (err) => items.push([kindIndex.get(k), errorKind(err), performance.now() - t0, null, sentAt]),
+          (err) => {
+            const ek = errorKind(err);
+            firstErrors[`${k.kind}: ${ek}`] ??= String(err?.message ?? err).slice(0, 300);
+            items.push([kindIndex.get(k), ek, performance.now() - t0, null, sentAt]);
+          },
         ).finally(() => {
           inflight--;
           if (next >= end && inflight === 0) resolve();
@@ -98,9 +116,11 @@ async function load() {
   });
   clearInterval(reporter);
   await flush();
+  lag.disable();
   await senders.close();
-  await send({ type: 'done', sent: n, backlog });
+  await send({ type: 'done', sent: n, backlog, firstErrors });
 }
 
 await (o.mode === 'check' ? check() : load());
+process.off('disconnect', orphaned);
 process.disconnect?.();

@@ -78,7 +78,7 @@ export function makeSenders(o) {
   /** node:http with no agent: absolute-URI GET on a new connection, closed after it. */
   function viaNodeHttp(k) {
     return new Promise((resolve, reject) => {
-      const req = http.get({ host: '127.0.0.1', port: o.proxyPort, path: urlOf(k), agent: false, timeout: o.timeoutMs, headers: { host: `plain.soak:${o.httpPort}`, 'proxy-authorization': o.token, connection: 'close' } }, (res) => {
+      const req = http.get({ host: '127.0.0.1', port: o.proxyPort, path: urlOf(k), agent: false, headers: { host: `plain.soak:${o.httpPort}`, 'proxy-authorization': o.token, connection: 'close' } }, (res) => {
         let n = 0;
         res.on('data', (c) => { n += c.length; });
         res.on('end', () => {
@@ -86,7 +86,7 @@ export function makeSenders(o) {
         });
         res.on('error', reject);
       });
-      req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
+      onTimeout(req, o.timeoutMs);
       req.on('error', reject);
     });
   }
@@ -94,12 +94,12 @@ export function makeSenders(o) {
   /** A CONNECT the policy refuses: node:http reports any CONNECT answer as 'connect'. */
   function connectDenied(k) {
     return new Promise((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port: o.proxyPort, method: 'CONNECT', path: `denied.soak:${o.httpsPort}`, agent: false, timeout: o.timeoutMs, headers: { host: `denied.soak:${o.httpsPort}`, 'proxy-authorization': o.token } });
+      const req = http.request({ host: '127.0.0.1', port: o.proxyPort, method: 'CONNECT', path: `denied.soak:${o.httpsPort}`, agent: false, headers: { host: `denied.soak:${o.httpsPort}`, 'proxy-authorization': o.token } });
       req.on('connect', (res, socket) => {
         socket.destroy();
         try { resolve(check(k, res.statusCode, res.headers, -1)); } catch (e) { reject(e); }
       });
-      req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
+      onTimeout(req, o.timeoutMs);
       req.on('error', reject);
       req.end();
     });
@@ -108,6 +108,18 @@ export function makeSenders(o) {
   const send = (k) => (k.via === 'plain-new' ? viaNodeHttp(k) : k.via === 'connect-denied' ? connectDenied(k) : viaUndici(k));
   const close = () => Promise.all(Object.values(agents).map((a) => a.close()));
   return { send, close };
+}
+
+/**
+ * node:http's `timeout` is an idle timer; this one bounds the whole request, and says
+ * whether the TCP connection to the proxy was ever established (a proxy that does not
+ * accept new connections shows up as "timeout connecting").
+ */
+function onTimeout(req, ms) {
+  let connected = false;
+  req.once('socket', (s) => s.once('connect', () => { connected = true; }));
+  const t = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${ms} ms`), { code: 'TIMEOUT', phase: connected ? 'after connect' : 'connecting' })), ms);
+  req.once('close', () => clearTimeout(t));
 }
 
 /** Throws a Mismatch unless the answer is what the kind expects; returns { cacheHit }. */
@@ -122,6 +134,7 @@ function check(k, status, headers, length) {
 /** A short error kind for the tables: the mismatch, or the error code. */
 export function errorKind(err) {
   if (err instanceof Mismatch) return err.message;
-  if (err?.name === 'TimeoutError' || err?.code === 'TIMEOUT') return 'timeout';
+  if (err?.code === 'TIMEOUT') return `timeout ${err.phase}`;
+  if (err?.name === 'TimeoutError') return 'timeout';
   return err?.code ?? err?.name ?? 'error';
 }

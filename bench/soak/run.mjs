@@ -58,6 +58,23 @@ function rssKb() {
   return m ? Number(m[1]) : null;
 }
 const fdCount = () => readdirSync(`/proc/${pid}/fd`).length;
+const listenHex = `0100007F:${common.proxyPort.toString(16).toUpperCase().padStart(4, '0')}`;
+/**
+ * Connections waiting in the kernel to be accepted by egressd's listener (rx_queue of
+ * its LISTEN line in /proc/net/tcp), and established connections to it: a proxy that
+ * stops accepting shows a growing queue while keep-alive traffic still flows.
+ */
+function listenerQueue() {
+  let queue = null;
+  let established = 0;
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f[1] !== listenHex) continue;
+    if (f[3] === '0A') queue = parseInt(f[4].split(':')[1], 16);
+    else if (f[3] === '01') established++;
+  }
+  return { queue, established };
+}
 
 let logOffset = statSync(a['server-log']).size;
 /** SIGUSR2 → one `egressd_stats` line on egressd's stderr (bench/egressd-hosts.mjs). */
@@ -138,8 +155,11 @@ const perMinute = Array.from({ length: minutes }, newMinute);
 const samples = [];
 const clientReports = [];
 const startAt = Date.now() + 1500;
+const clientLag = Array(minutes).fill(0);
 const onMessage = (m) => {
   if (m.type === 'batch') {
+    const mi = Math.min(minutes - 1, Math.max(0, Math.floor((Date.now() - 2500 - startAt) / 60_000)));
+    clientLag[mi] = Math.max(clientLag[mi], Math.round(m.lagMaxMs ?? 0));
     for (const [ki, err, lat, hit, sentAt] of m.items) {
       const idx = Math.min(minutes - 1, Math.max(0, Math.floor((sentAt - startAt) / 60_000)));
       addOutcome(perMinute[idx], KINDS[ki].kind, err, lat, hit);
@@ -147,8 +167,8 @@ const onMessage = (m) => {
   } else if (m.type === 'done') clientReports.push(m);
   else if (m.type === 'fatal') log(`client: ${m.message}`);
 };
-log(`load: ${rate} req/s from ${clients} clients for ${minutes} min; a sample every ${sampleS} s`);
-const exits = Array.from({ length: clients }, (_, i) => startClient({ mode: 'load', seed: i + 1, rate: rate / clients, startAt, durationMs, reportMs: 5000 }, onMessage));
+log(`load: ${rate} req/s from ${clients} clients for ${minutes} min (ramping up over the first 10 s); a sample every ${sampleS} s`);
+const exits = Array.from({ length: clients }, (_, i) => startClient({ mode: 'load', seed: i + 1, rate: rate / clients, startAt, durationMs, rampMs: 10_000, reportMs: 5000 }, onMessage));
 let sampling = true;
 const sampler = (async () => {
   await sleep(Math.max(0, startAt - Date.now()));
@@ -156,9 +176,10 @@ const sampler = (async () => {
     await sleep(Math.max(0, startAt + k * sampleS * 1000 - Date.now()));
     if (!sampling || Date.now() > startAt + durationMs + 500) break;
     const st = await snapshot();
-    const s = { t: Math.round((Date.now() - startAt) / 100) / 10, rssKb: rssKb(), fds: fdCount(), heapMb: st?.heap_used_mb ?? null, lag: st?.eventloop_ms ?? null, tracked: leftoverOf(st) };
+    const lq = listenerQueue();
+    const s = { t: Math.round((Date.now() - startAt) / 100) / 10, rssKb: rssKb(), fds: fdCount(), heapMb: st?.heap_used_mb ?? null, lag: st?.eventloop_ms ?? null, tracked: leftoverOf(st), acceptQueue: lq.queue, established: lq.established };
     samples.push(s);
-    if (k % Math.max(1, Math.round(60 / sampleS)) === 0) log(`  ${s.t} s: RSS ${(s.rssKb / 1024).toFixed(1)} MB, ${s.fds} fds, in flight ${s.tracked ?? '-'}`);
+    if (k % Math.max(1, Math.round(60 / sampleS)) === 0) log(`  ${s.t} s: RSS ${(s.rssKb / 1024).toFixed(1)} MB, ${s.fds} fds, in flight ${s.tracked ?? '-'}, accept queue ${s.acceptQueue ?? '-'}`);
   }
 })();
 // Bounded: every request ends within its timeout (10 s) after the last one is sent.
@@ -182,7 +203,8 @@ const rows = perMinute.map((m, i) => {
   const inMin = samples.filter((s) => s.t > i * 60 && s.t <= (i + 1) * 60);
   const last = inMin[inMin.length - 1];
   const lags = inMin.map((s) => s.lag?.p99).filter((x) => typeof x === 'number');
-  return { minute: i + 1, seconds: 60, ...summarizeMinute(m), rssKb: last?.rssKb ?? null, fds: last?.fds ?? null, heapMb: last?.heapMb ?? null, lagP99Ms: lags.length ? Math.max(...lags) : null };
+  const queues = inMin.map((s) => s.acceptQueue).filter((x) => typeof x === 'number');
+  return { minute: i + 1, seconds: 60, ...summarizeMinute(m), rssKb: last?.rssKb ?? null, fds: last?.fds ?? null, heapMb: last?.heapMb ?? null, lagP99Ms: lags.length ? Math.max(...lags) : null, clientLagMaxMs: clientLag[i], acceptQueueMax: queues.length ? Math.max(...queues) : null };
 });
 const requests = rows.reduce((n, r) => n + r.requests, 0);
 const errors = rows.reduce((n, r) => n + r.errors, 0) + clientFailures;
@@ -199,6 +221,8 @@ const v = verdict({
 process.stdout.write(`\nsoak: ${minutes} min, ${rate} req/s, ${clients} clients; mix ${KINDS.map((k) => `${k.kind} x${k.weight}`).join(', ')}\n\n`);
 process.stdout.write(`${formatTable(rows)}\n\n`);
 process.stdout.write(`access log: ${accessLog.lines} lines (${Object.entries(accessLog.msgs).map(([k, n]) => `${n} ${k}`).join(', ')}); error codes: ${JSON.stringify(accessLog.errors)}\n`);
+const firstErrors = Object.assign({}, ...clientReports.map((r) => r.firstErrors ?? {}));
+for (const [k, msg] of Object.entries(firstErrors)) process.stdout.write(`first error of ${k}: ${msg}\n`);
 if (clientFailures) process.stdout.write(`client processes that failed: ${clientFailures}\n`);
 process.stdout.write(`\n${formatVerdict(v)}\n`);
 
