@@ -58,6 +58,11 @@ function rssKb() {
   return m ? Number(m[1]) : null;
 }
 const fdCount = () => readdirSync(`/proc/${pid}/fd`).length;
+/** egressd's CPU time so far (utime + stime, all threads), in seconds. */
+function cpuSeconds() {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;   // clock ticks: USER_HZ is 100 on Linux (getconf CLK_TCK)
+}
 const listenHex = `0100007F:${common.proxyPort.toString(16).toUpperCase().padStart(4, '0')}`;
 /**
  * Connections waiting in the kernel to be accepted by egressd's listener (rx_queue of
@@ -154,6 +159,7 @@ log(`idle before the load: ${before.fds} fds, RSS ${(before.rssKb / 1024).toFixe
 const perMinute = Array.from({ length: minutes }, newMinute);
 const samples = [];
 const clientReports = [];
+const cpuAtStart = cpuSeconds();
 const startAt = Date.now() + 1500;
 const clientLag = Array(minutes).fill(0);
 const onMessage = (m) => {
@@ -177,7 +183,7 @@ const sampler = (async () => {
     if (!sampling || Date.now() > startAt + durationMs + 500) break;
     const st = await snapshot();
     const lq = listenerQueue();
-    const s = { t: Math.round((Date.now() - startAt) / 100) / 10, rssKb: rssKb(), fds: fdCount(), heapMb: st?.heap_used_mb ?? null, lag: st?.eventloop_ms ?? null, tracked: leftoverOf(st), acceptQueue: lq.queue, established: lq.established };
+    const s = { t: Math.round((Date.now() - startAt) / 100) / 10, cpuS: cpuSeconds(), rssKb: rssKb(), fds: fdCount(), heapMb: st?.heap_used_mb ?? null, lag: st?.eventloop_ms ?? null, tracked: leftoverOf(st), acceptQueue: lq.queue, established: lq.established };
     samples.push(s);
     if (k % Math.max(1, Math.round(60 / sampleS)) === 0) log(`  ${s.t} s: RSS ${(s.rssKb / 1024).toFixed(1)} MB, ${s.fds} fds, in flight ${s.tracked ?? '-'}, accept queue ${s.acceptQueue ?? '-'}`);
   }
@@ -202,9 +208,10 @@ const accessLog = scanAccessLog(a['access-log']);
 const rows = perMinute.map((m, i) => {
   const inMin = samples.filter((s) => s.t > i * 60 && s.t <= (i + 1) * 60);
   const last = inMin[inMin.length - 1];
+  const prevCpu = i === 0 ? cpuAtStart : samples.filter((x) => x.t <= i * 60).at(-1)?.cpuS;
   const lags = inMin.map((s) => s.lag?.p99).filter((x) => typeof x === 'number');
   const queues = inMin.map((s) => s.acceptQueue).filter((x) => typeof x === 'number');
-  return { minute: i + 1, seconds: 60, ...summarizeMinute(m), rssKb: last?.rssKb ?? null, fds: last?.fds ?? null, heapMb: last?.heapMb ?? null, lagP99Ms: lags.length ? Math.max(...lags) : null, clientLagMaxMs: clientLag[i], acceptQueueMax: queues.length ? Math.max(...queues) : null };
+  return { minute: i + 1, seconds: 60, ...summarizeMinute(m), rssKb: last?.rssKb ?? null, fds: last?.fds ?? null, heapMb: last?.heapMb ?? null, lagP99Ms: lags.length ? Math.max(...lags) : null, clientLagMaxMs: clientLag[i], acceptQueueMax: queues.length ? Math.max(...queues) : null, cpuPct: last && typeof prevCpu === 'number' ? Math.round(((last.cpuS - prevCpu) / 60) * 100) : null };
 });
 const requests = rows.reduce((n, r) => n + r.requests, 0);
 const errors = rows.reduce((n, r) => n + r.errors, 0) + clientFailures;

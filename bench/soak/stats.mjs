@@ -104,15 +104,15 @@ const mb = (kb) => (typeof kb === 'number' ? (kb / 1024).toFixed(1) : '-');
 
 /**
  * The per-minute markdown table; `rows`: summarizeMinute() results plus { minute, seconds,
- * rssKb, fds, heapMb, lagP99Ms (egressd's event loop), clientLagMaxMs (the clients' worst),
+ * cpuPct (egressd's CPU time in that minute, % of one core), rssKb, fds, heapMb, lagP99Ms (egressd's event loop), clientLagMaxMs (the clients' worst),
  * acceptQueueMax (connections the kernel held for egressd's listener, at the samples) }.
  */
 export function formatTable(rows) {
-  const head = ['min', 'requests', 'req/s', 'errors', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'cache hit %', 'RSS MB', 'fds', 'heap MB', 'loop lag p99 ms', 'client lag max ms', 'accept queue'];
+  const head = ['min', 'requests', 'req/s', 'egressd CPU %', 'errors', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'cache hit %', 'RSS MB', 'fds', 'heap MB', 'loop lag p99 ms', 'client lag max ms', 'accept queue'];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const r of rows) {
     const rate = r.seconds ? (r.requests / r.seconds).toFixed(0) : '-';
-    lines.push(`| ${[r.minute, r.requests, rate, r.errors, r.p50, r.p90, r.p99, r.max, r.cacheHitPct, mb(r.rssKb), r.fds, r.heapMb, r.lagP99Ms, r.clientLagMaxMs, r.acceptQueueMax].map(cell).join(' | ')} |`);
+    lines.push(`| ${[r.minute, r.requests, rate, r.cpuPct, r.errors, r.p50, r.p90, r.p99, r.max, r.cacheHitPct, mb(r.rssKb), r.fds, r.heapMb, r.lagP99Ms, r.clientLagMaxMs, r.acceptQueueMax].map(cell).join(' | ')} |`);
   }
   const errs = rows.flatMap((r) => Object.entries(r.errorKinds).map(([k, n]) => `  minute ${r.minute}: ${n} x ${k}`));
   if (errs.length) lines.push('', 'errors (request kind: what was wrong):', ...errs);
