@@ -56,8 +56,8 @@ BUILD=${BENCH_BUILD:-1}
 RESULTS_DIR=${BENCH_RESULTS_DIR:-$BENCH_DIR/results}
 LOOP=127.0.0.1   # the only address anything is sent to
 
-# log, die, is_uint, PIDS and the EXIT trap (stop_pid), free_ports, wait_port, build_dist,
-# mk_ca, mk_origin_cert.
+# log, die, is_uint, PIDS and the EXIT trap (stop_pid), free_ports, wait_port, busy_check,
+# build_dist, mk_ca, mk_origin_cert.
 # shellcheck source=bench/lib.sh
 source "$BENCH_DIR/lib.sh"
 
@@ -81,6 +81,7 @@ done
 (( CLIENTS <= 64 && RATE <= 20000 )) || die "--clients must be <= 64 and --rate <= 20000"
 for c in node openssl timeout; do command -v "$c" >/dev/null || die "$c not found"; done
 
+busy_check   # warns when the machine is busy before the start: the run measures the machine then
 if [[ $BUILD == 1 ]]; then build_dist "/tmp/egressd-soak-tsc.$$.log"; rm -f "/tmp/egressd-soak-tsc.$$.log"; fi
 [[ -f $ROOT/dist/server/proxy-server.js ]] || die "dist/ not found: egressd is not built (npx tsc -p .)"
 

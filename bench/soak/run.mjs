@@ -58,6 +58,19 @@ function rssKb() {
   return m ? Number(m[1]) : null;
 }
 const fdCount = () => readdirSync(`/proc/${pid}/fd`).length;
+/**
+ * How long egressd's main thread (the event loop) has waited on a run queue for a CPU,
+ * in seconds (/proc/PID/schedstat: run ns, wait ns, timeslices). On a quiet machine it
+ * stays near 0; a large share means other processes took the CPU, and latency and
+ * timeouts are then the machine's, not egressd's.
+ */
+function cpuWaitSeconds() {
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9;
+  } catch {
+    return null;
+  }
+}
 /** egressd's CPU time so far (utime + stime, all threads), in seconds. */
 function cpuSeconds() {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
@@ -160,6 +173,7 @@ const perMinute = Array.from({ length: minutes }, newMinute);
 const samples = [];
 const clientReports = [];
 const cpuAtStart = cpuSeconds();
+const waitAtStart = cpuWaitSeconds();
 const startAt = Date.now() + 1500;
 const clientLag = Array(minutes).fill(0);
 const onMessage = (m) => {
@@ -183,7 +197,7 @@ const sampler = (async () => {
     if (!sampling || Date.now() > startAt + durationMs + 500) break;
     const st = await snapshot();
     const lq = listenerQueue();
-    const s = { t: Math.round((Date.now() - startAt) / 100) / 10, cpuS: cpuSeconds(), rssKb: rssKb(), fds: fdCount(), heapMb: st?.heap_used_mb ?? null, lag: st?.eventloop_ms ?? null, tracked: leftoverOf(st), acceptQueue: lq.queue, established: lq.established };
+    const s = { t: Math.round((Date.now() - startAt) / 100) / 10, cpuS: cpuSeconds(), waitS: cpuWaitSeconds(), rssKb: rssKb(), fds: fdCount(), heapMb: st?.heap_used_mb ?? null, lag: st?.eventloop_ms ?? null, tracked: leftoverOf(st), acceptQueue: lq.queue, established: lq.established };
     samples.push(s);
     if (k % Math.max(1, Math.round(60 / sampleS)) === 0) log(`  ${s.t} s: RSS ${(s.rssKb / 1024).toFixed(1)} MB, ${s.fds} fds, in flight ${s.tracked ?? '-'}, accept queue ${s.acceptQueue ?? '-'}`);
   }
@@ -208,10 +222,11 @@ const accessLog = scanAccessLog(a['access-log']);
 const rows = perMinute.map((m, i) => {
   const inMin = samples.filter((s) => s.t > i * 60 && s.t <= (i + 1) * 60);
   const last = inMin[inMin.length - 1];
-  const prevCpu = i === 0 ? cpuAtStart : samples.filter((x) => x.t <= i * 60).at(-1)?.cpuS;
+  const prev = i === 0 ? { cpuS: cpuAtStart, waitS: waitAtStart, t: 0 } : samples.filter((x) => x.t <= i * 60).at(-1);
+  const pct = (key) => (last && typeof prev?.[key] === 'number' && typeof last[key] === 'number' && last.t > prev.t ? Math.round(((last[key] - prev[key]) / (last.t - prev.t)) * 100) : null);
   const lags = inMin.map((s) => s.lag?.p99).filter((x) => typeof x === 'number');
   const queues = inMin.map((s) => s.acceptQueue).filter((x) => typeof x === 'number');
-  return { minute: i + 1, seconds: 60, ...summarizeMinute(m), rssKb: last?.rssKb ?? null, fds: last?.fds ?? null, heapMb: last?.heapMb ?? null, lagP99Ms: lags.length ? Math.max(...lags) : null, clientLagMaxMs: clientLag[i], acceptQueueMax: queues.length ? Math.max(...queues) : null, cpuPct: last && typeof prevCpu === 'number' ? Math.round(((last.cpuS - prevCpu) / 60) * 100) : null };
+  return { minute: i + 1, seconds: 60, ...summarizeMinute(m), rssKb: last?.rssKb ?? null, fds: last?.fds ?? null, heapMb: last?.heapMb ?? null, lagP99Ms: lags.length ? Math.max(...lags) : null, clientLagMaxMs: clientLag[i], acceptQueueMax: queues.length ? Math.max(...queues) : null, cpuPct: pct('cpuS'), cpuWaitPct: pct('waitS') };
 });
 const requests = rows.reduce((n, r) => n + r.requests, 0);
 const errors = rows.reduce((n, r) => n + r.errors, 0) + clientFailures;
@@ -222,6 +237,7 @@ const v = verdict({
   errors,
   idleBefore: { fds: before.fds },
   idleAfter: { fds: after.fds, leftover: leftoverOf(after.stats) },
+  cpuWaitPct: samples.length && typeof waitAtStart === 'number' ? Math.round(((samples.at(-1).waitS - waitAtStart) / samples.at(-1).t) * 100) : null,
   rssLimitPct: num('rss-limit', 0),
   fdMargin: num('fd-margin', 0),
 });

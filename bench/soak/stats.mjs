@@ -16,6 +16,9 @@ export function median(values) {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
+/** Above this share of the time waiting for a CPU, a run is flagged DISTURBED. */
+export const DISTURBED_WAIT_PCT = 20;
+
 /** An empty per-minute accumulator. */
 export function newMinute() {
   return { requests: 0, errors: 0, errorKinds: {}, latencies: [], cacheLookups: 0, cacheHits: 0 };
@@ -70,7 +73,8 @@ const inWindow = (samples, [from, to], key) => samples.filter((s) => s.t >= from
  * The verdict. `v`: { samples: [{ t, rssKb, fds }], durationS, requests, errors,
  * idleBefore: { fds }, idleAfter: { fds, leftover } (leftover: tunnels + requests +
  * upstream requests egressd still tracks once the clients are gone, or null if
- * unknown), rssLimitPct (10), fdMargin (3) }.
+ * unknown), rssLimitPct (10), fdMargin (3), cpuWaitPct (share of the run egressd's
+ * event loop waited for a CPU; optional) }.
  * Medians of each window, so that a garbage-collection sawtooth does not decide.
  */
 export function verdict(v) {
@@ -96,7 +100,10 @@ export function verdict(v) {
   const leftover = v.idleAfter?.leftover ?? null;
   const drained = { leftover, pass: leftover === null ? null : leftover === 0 };
   const pass = rss.pass && fds.pass && errors.pass && drained.pass !== false;
-  return { windows: w, rss, fds, errors, drained, pass };
+  // Not a criterion, a warning: egressd's event loop queued for a CPU more than this
+  // share of the time, so the machine, not egressd, set the latency (and maybe errors).
+  const disturbed = typeof v.cpuWaitPct === 'number' && v.cpuWaitPct > DISTURBED_WAIT_PCT;
+  return { windows: w, rss, fds, errors, drained, cpuWaitPct: v.cpuWaitPct ?? null, disturbed, pass };
 }
 
 const cell = (x) => (x === null || x === undefined ? '-' : String(x));
@@ -104,15 +111,16 @@ const mb = (kb) => (typeof kb === 'number' ? (kb / 1024).toFixed(1) : '-');
 
 /**
  * The per-minute markdown table; `rows`: summarizeMinute() results plus { minute, seconds,
- * cpuPct (egressd's CPU time in that minute, % of one core), rssKb, fds, heapMb, lagP99Ms (egressd's event loop), clientLagMaxMs (the clients' worst),
+ * cpuPct (egressd's CPU time in that minute, % of one core), cpuWaitPct (% of the
+ * minute its event loop waited for a CPU), rssKb, fds, heapMb, lagP99Ms (egressd's event loop), clientLagMaxMs (the clients' worst),
  * acceptQueueMax (connections the kernel held for egressd's listener, at the samples) }.
  */
 export function formatTable(rows) {
-  const head = ['min', 'requests', 'req/s', 'egressd CPU %', 'errors', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'cache hit %', 'RSS MB', 'fds', 'heap MB', 'loop lag p99 ms', 'client lag max ms', 'accept queue'];
+  const head = ['min', 'requests', 'req/s', 'egressd CPU %', 'CPU wait %', 'errors', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'cache hit %', 'RSS MB', 'fds', 'heap MB', 'loop lag p99 ms', 'client lag max ms', 'accept queue'];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const r of rows) {
     const rate = r.seconds ? (r.requests / r.seconds).toFixed(0) : '-';
-    lines.push(`| ${[r.minute, r.requests, rate, r.cpuPct, r.errors, r.p50, r.p90, r.p99, r.max, r.cacheHitPct, mb(r.rssKb), r.fds, r.heapMb, r.lagP99Ms, r.clientLagMaxMs, r.acceptQueueMax].map(cell).join(' | ')} |`);
+    lines.push(`| ${[r.minute, r.requests, rate, r.cpuPct, r.cpuWaitPct, r.errors, r.p50, r.p90, r.p99, r.max, r.cacheHitPct, mb(r.rssKb), r.fds, r.heapMb, r.lagP99Ms, r.clientLagMaxMs, r.acceptQueueMax].map(cell).join(' | ')} |`);
   }
   const errs = rows.flatMap((r) => Object.entries(r.errorKinds).map(([k, n]) => `  minute ${r.minute}: ${n} x ${k}`));
   if (errs.length) lines.push('', 'errors (request kind: what was wrong):', ...errs);
@@ -131,5 +139,6 @@ export function formatVerdict(v) {
     `  ${word(fds.pass)} fd growth, idle after vs idle before the load: ${cell(fds.growth)} (${cell(fds.idleBefore)} -> ${cell(fds.idleAfter)}; margin ${fds.margin}; under load, median ${cell(fds.underLoadBaseline)} -> ${cell(fds.underLoadFinal)})`,
     `  ${word(errors.pass)} errors: ${errors.errors} of ${errors.requests} well-formed requests (rate ${errors.rate === null ? '-' : errors.rate.toExponential(1)})`,
     `  ${word(drained.pass)} left in flight once the clients were gone (tunnels + requests + upstream): ${cell(drained.leftover)}`,
+    ...(v.disturbed ? [`  DISTURBED: egressd's event loop waited for a CPU ${v.cpuWaitPct}% of the time (> ${DISTURBED_WAIT_PCT}%): other processes took the CPUs; latency and timeouts measure the machine, not egressd. Re-run on a quiet machine.`] : []),
   ].join('\n');
 }

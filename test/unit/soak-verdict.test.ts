@@ -44,6 +44,16 @@ describe('soak verdict', () => {
     });
   }
 
+  it('flags a run whose event loop waited for a CPU, without changing the verdict', () => {
+    const flat = samples(600, () => 100_000);
+    const busy = verdict({ durationS: 600, ...base, samples: flat, cpuWaitPct: 35 });
+    expect(busy).toMatchObject({ pass: true, disturbed: true });
+    expect(formatVerdict(busy)).toContain('DISTURBED');
+    const quiet = verdict({ durationS: 600, ...base, samples: flat, cpuWaitPct: 3 });
+    expect(quiet.disturbed).toBe(false);
+    expect(formatVerdict(quiet)).not.toContain('DISTURBED');
+  });
+
   it('reports the growth it measured', () => {
     const v = verdict({ durationS: 600, ...base, samples: samples(600, (t) => (t <= 300 ? 100_000 : 120_000)) });
     expect(v.rss).toMatchObject({ baselineKb: 100_000, finalKb: 120_000, growthPct: 20, pass: false });
