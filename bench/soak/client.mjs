@@ -55,7 +55,9 @@ async function check() {
 }
 
 async function load() {
-  const order = schedule(o.seed ?? 1);
+  // `only`: one kind alone (to measure what each costs), instead of the mix.
+  const order = o.only ? KINDS.filter((k) => k.kind === o.only) : schedule(o.seed ?? 1);
+  if (order.length === 0) throw new Error(`unknown kind "${o.only}"`);
   const end = o.startAt + o.durationMs;
   // The rate ramps up linearly over the first rampMs (pools and the leaf cache fill
   // without a burst of new connections): request n is sent at sendTime(n). Clients

@@ -10,6 +10,7 @@
 //                   only egressd's CA, so a tunnel that is not intercepted would fail
 //   denied.soak     denied by the policy rule "soak-deny" (403, X-Egressd-Rule: soak-deny)
 import http from 'node:http';
+import { createSecureContext } from 'node:tls';
 import { ProxyAgent, request } from 'undici';
 
 /** Kinds, their weight in the mix, and the connection they use ("keep-alive" or "new"). */
@@ -49,13 +50,17 @@ class Mismatch extends Error {}
 export function makeSenders(o) {
   const proxy = `http://127.0.0.1:${o.proxyPort}`;
   const plainBase = `http://plain.soak:${o.httpPort}`;
-  const tls = (name, ca) => ({ uri: proxy, token: o.token, requestTls: { ca, servername: name } });
+  // One TLS context per CA, built once: a `ca` option would parse the PEM again for
+  // every new connection, which costs the client more than the handshake.
+  const originCtx = createSecureContext({ ca: o.originCa });
+  const egressdCtx = createSecureContext({ ca: o.egressdCa });
+  const tls = (name, secureContext) => ({ uri: proxy, token: o.token, requestTls: { secureContext, servername: name } });
   const agents = {
     plain: new ProxyAgent({ uri: proxy, token: o.token, proxyTunnel: false }),
-    tunnel: new ProxyAgent(tls('tunnel.soak', o.originCa)),
-    intercept: new ProxyAgent(tls('intercept.soak', o.egressdCa)),
+    tunnel: new ProxyAgent(tls('tunnel.soak', originCtx)),
+    intercept: new ProxyAgent(tls('intercept.soak', egressdCtx)),
   };
-  const opts = { tunnel: tls('tunnel.soak', o.originCa), intercept: tls('intercept.soak', o.egressdCa) };
+  const opts = { tunnel: tls('tunnel.soak', originCtx), intercept: tls('intercept.soak', egressdCtx) };
   const urlOf = (k) => {
     if (k.via === 'tunnel') return `https://tunnel.soak:${o.httpsPort}${k.path}`;
     if (k.via === 'intercept') return `https://intercept.soak:${o.httpsPort}${k.path}`;
