@@ -33,6 +33,7 @@ Options:
   --sample-s S    seconds between samples (default 5)
   --rss-limit P   RSS growth limit in % (default 10)
   --fd-margin N   fd growth allowed (default 3)
+  --only KIND     send only this kind of the mix (see bench/README.md), e.g. intercept-new
   --check-only    set everything up, send every kind of request once, stop (no load)
   --keep-tmp      keep the temp dir (configs, logs) even on PASS
   -h, --help      this help
@@ -52,6 +53,7 @@ RSS_LIMIT=10
 FD_MARGIN=3
 KEEP_TMP=0
 CHECK_ONLY=0
+ONLY=""
 BUILD=${BENCH_BUILD:-1}
 RESULTS_DIR=${BENCH_RESULTS_DIR:-$BENCH_DIR/results}
 LOOP=127.0.0.1   # the only address anything is sent to
@@ -74,6 +76,7 @@ while (( $# > 0 )); do
       shift 2 ;;
     --keep-tmp) KEEP_TMP=1; shift ;;
     --check-only) CHECK_ONLY=1; shift ;;
+    --only) (( $# >= 2 )) || die "$1 needs a value"; ONLY=$2; shift 2 ;;
     *) log "soak: unknown option '$1'"; usage >&2; exit 2 ;;
   esac
 done
@@ -158,7 +161,7 @@ timeout -k 5 $(( MINUTES * 60 + 240 )) node "$BENCH_DIR/soak/run.mjs" \
   --proxy-pid "$PROXY_PID" --proxy-port "$PROXY_PORT" --http-port "$HTTP_PORT" --https-port "$HTTPS_PORT" \
   --user "$USER_NAME" --password "$PASSWORD" --origin-ca "$ORIGIN_CA" --egressd-ca "$E/ca/ca.pem" \
   --server-log "$E/stderr.log" --access-log "$E/access.log" --minutes "$MINUTES" --rate "$RATE" --clients "$CLIENTS" \
-  --check-only "$CHECK_ONLY" --sample-s "$SAMPLE_S" --rss-limit "$RSS_LIMIT" --fd-margin "$FD_MARGIN" --results-dir "$RESULTS_DIR" \
+  --check-only "$CHECK_ONLY" --only "$ONLY" --sample-s "$SAMPLE_S" --rss-limit "$RSS_LIMIT" --fd-margin "$FD_MARGIN" --results-dir "$RESULTS_DIR" \
   --params "{\"git\":$(json_str "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"),\"node\":$(json_str "$(node --version)")}" \
   || rc=$?
 (( rc == 124 || rc == 137 )) && log "soak: the driver did not finish in time"

@@ -23,7 +23,7 @@ import { addOutcome, formatTable, formatVerdict, newMinute, summarizeMinute, ver
 const HERE = dirname(fileURLToPath(import.meta.url));
 const { values: a } = parseArgs({
   options: Object.fromEntries(
-    ['proxy-pid', 'proxy-port', 'http-port', 'https-port', 'user', 'password', 'origin-ca', 'egressd-ca', 'server-log', 'access-log', 'minutes', 'rate', 'clients', 'results-dir', 'sample-s', 'fd-margin', 'rss-limit', 'params', 'check-only'].map((k) => [k, { type: 'string' }]),
+    ['proxy-pid', 'proxy-port', 'http-port', 'https-port', 'user', 'password', 'origin-ca', 'egressd-ca', 'server-log', 'access-log', 'minutes', 'rate', 'clients', 'results-dir', 'sample-s', 'fd-margin', 'rss-limit', 'params', 'check-only', 'only'].map((k) => [k, { type: 'string' }]),
   ),
 });
 const num = (k, min) => {
@@ -41,6 +41,8 @@ const rate = num('rate', 1);
 const clients = num('clients', 1);
 const sampleS = num('sample-s', 1);
 const durationMs = minutes * 60_000;
+const only = a.only || undefined;
+if (only && !KINDS.some((k) => k.kind === only)) fail(`--only: unknown kind "${only}" (one of ${KINDS.map((k) => k.kind).join(', ')})`);
 const common = {
   proxyPort: num('proxy-port', 1),
   httpPort: num('http-port', 1),
@@ -188,7 +190,7 @@ const onMessage = (m) => {
   else if (m.type === 'fatal') log(`client: ${m.message}`);
 };
 log(`load: ${rate} req/s from ${clients} clients for ${minutes} min (ramping up over the first 10 s); a sample every ${sampleS} s`);
-const exits = Array.from({ length: clients }, (_, i) => startClient({ mode: 'load', seed: i + 1, rate: rate / clients, startAt, durationMs, rampMs: 10_000, reportMs: 5000 }, onMessage));
+const exits = Array.from({ length: clients }, (_, i) => startClient({ mode: 'load', only, seed: i + 1, rate: rate / clients, startAt, durationMs, rampMs: 10_000, reportMs: 5000 }, onMessage));
 let sampling = true;
 const sampler = (async () => {
   await sleep(Math.max(0, startAt - Date.now()));
@@ -241,7 +243,7 @@ const v = verdict({
   rssLimitPct: num('rss-limit', 0),
   fdMargin: num('fd-margin', 0),
 });
-process.stdout.write(`\nsoak: ${minutes} min, ${rate} req/s, ${clients} clients; mix ${KINDS.map((k) => `${k.kind} x${k.weight}`).join(', ')}\n\n`);
+process.stdout.write(`\nsoak: ${minutes} min, ${rate} req/s, ${clients} clients; ${only ? `only ${only}` : `mix ${KINDS.map((k) => `${k.kind} x${k.weight}`).join(', ')}`}\n\n`);
 process.stdout.write(`${formatTable(rows)}\n\n`);
 process.stdout.write(`access log: ${accessLog.lines} lines (${Object.entries(accessLog.msgs).map(([k, n]) => `${n} ${k}`).join(', ')}); error codes: ${JSON.stringify(accessLog.errors)}\n`);
 const firstErrors = Object.assign({}, ...clientReports.map((r) => r.firstErrors ?? {}));
@@ -252,7 +254,7 @@ process.stdout.write(`\n${formatVerdict(v)}\n`);
 const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
 const out = join(a['results-dir'], `soak-${stamp}.json`);
 mkdirSync(a['results-dir'], { recursive: true });
-writeFileSync(out, `${JSON.stringify({ params: { minutes, rate, clients, sampleS, mix: KINDS, ...JSON.parse(a.params ?? '{}') }, startedAt: new Date(startAt).toISOString(), idleBefore: before, idleAfter: after, samples, minutes: rows, clients: clientReports, accessLog, verdict: v }, null, 1)}\n`);
+writeFileSync(out, `${JSON.stringify({ params: { minutes, rate, clients, sampleS, only: only ?? null, mix: KINDS, ...JSON.parse(a.params ?? '{}') }, startedAt: new Date(startAt).toISOString(), idleBefore: before, idleAfter: after, samples, minutes: rows, clients: clientReports, accessLog, verdict: v }, null, 1)}\n`);
 process.stdout.write(`\nraw samples: ${out}\n`);
 process.exit(v.pass ? 0 : 1);
 
