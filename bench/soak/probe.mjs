@@ -6,29 +6,32 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Readers for the egressd process `pid`, listening on 127.0.0.1:`port`, logging to `serverLog`. */
 export function probe(pid, port, serverLog) {
-  function rssKb() {
+  // Each reader answers null once the process is gone (egressd crashed): the verdict
+  // then fails on missing figures instead of the driver dying with a stack trace.
+  const orNull = (f) => (...args) => {
+    try {
+      return f(...args);
+    } catch {
+      return null;
+    }
+  };
+  const rssKb = orNull(() => {
     const m = /^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) : null;
-  }
-  const fdCount = () => readdirSync(`/proc/${pid}/fd`).length;
+  });
+  const fdCount = orNull(() => readdirSync(`/proc/${pid}/fd`).length);
   /**
    * How long egressd's main thread (the event loop) has waited on a run queue for a CPU,
    * in seconds (/proc/PID/schedstat: run ns, wait ns, timeslices). On a quiet machine it
    * stays near 0; a large share means other processes took the CPU, and latency and
    * timeouts are then the machine's, not egressd's.
    */
-  function cpuWaitSeconds() {
-    try {
-      return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9;
-    } catch {
-      return null;
-    }
-  }
+  const cpuWaitSeconds = orNull(() => Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9);
   /** egressd's CPU time so far (utime + stime, all threads), in seconds. */
-  function cpuSeconds() {
+  const cpuSeconds = orNull(() => {
     const f = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;   // clock ticks: USER_HZ is 100 on Linux (getconf CLK_TCK)
-  }
+    return (Number(f[11]) + Number(f[12])) / 100; // clock ticks: USER_HZ is 100 on Linux (getconf CLK_TCK)
+  });
   const listenHex = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
   /**
    * Connections waiting in the kernel to be accepted by egressd's listener (rx_queue of
@@ -50,7 +53,11 @@ export function probe(pid, port, serverLog) {
   let logOffset = statSync(serverLog).size;
   /** SIGUSR2 → one `egressd_stats` line on egressd's stderr (bench/egressd-hosts.mjs). */
   async function snapshot() {
-    process.kill(pid, 'SIGUSR2');
+    try {
+      process.kill(pid, 'SIGUSR2');
+    } catch {
+      return null;
+    }
     for (let i = 0; i < 20; i++) {
       await sleep(50);
       const size = statSync(serverLog).size;

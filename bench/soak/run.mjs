@@ -178,7 +178,7 @@ const v = verdict({
   errors,
   idleBefore: { fds: before.fds },
   idleAfter: { fds: after.fds, leftover: leftoverOf(after.stats) },
-  cpuWaitPct: samples.length && typeof waitAtStart === 'number' ? Math.round(((samples.at(-1).waitS - waitAtStart) / samples.at(-1).t) * 100) : null,
+  cpuWaitPct: Number.isFinite(samples.at(-1)?.waitS - waitAtStart) ? Math.round(((samples.at(-1).waitS - waitAtStart) / samples.at(-1).t) * 100) : null,
   rssLimitPct: num('rss-limit', 0),
   fdMargin: num('fd-margin', 0),
 });
