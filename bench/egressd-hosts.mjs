@@ -14,7 +14,11 @@
 // tunnels / inflight are ProxyServer's own (private) bookkeeping; upstream is undici's pool
 // stats summed over origins. With EGRESSD_BENCH_DEBUG=1 it also lists the tracked tunnel
 // sockets and every live socket handle (undocumented node internals; debugging only).
+// With EGRESSD_BENCH_LAG=1 (bench/soak.sh) the snapshot also has the event-loop delay
+// since the previous one, in ms: "eventloop_ms":{"p50":..,"p99":..,"max":..} (perf_hooks
+// histogram, sampled every 10 ms; off by default so the speed benches pay nothing).
 // An uncaught exception is logged and exits 70, as the CLI does.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { loadConfig } from '../dist/config/load.js';
 import { ProxyServer } from '../dist/server/proxy-server.js';
 
@@ -51,6 +55,10 @@ function upstreamTotals() {
 }
 
 const mb = (x) => Math.round((x / 1048576) * 10) / 10;
+const loopDelay = process.env.EGRESSD_BENCH_LAG === '1' ? monitorEventLoopDelay({ resolution: 10 }) : null;
+loopDelay?.enable();
+// The histogram holds whole timer intervals (10 ms at least): the delay is the excess.
+const lagMs = (ns) => Math.max(0, Math.round((ns - 10e6) / 1e5) / 10);
 process.on('SIGUSR2', () => {
   // With --expose-gc (bench/intercept.sh passes it), collect first: the heap figure is
   // then what is still referenced, not garbage waiting for the next collection.
@@ -72,6 +80,10 @@ process.on('SIGUSR2', () => {
     upstream: upstreamTotals(),
     resources,
   };
+  if (loopDelay) {
+    stats.eventloop_ms = { p50: lagMs(loopDelay.percentile(50)), p99: lagMs(loopDelay.percentile(99)), max: lagMs(loopDelay.max) };
+    loopDelay.reset();
+  }
   if (process.env.EGRESSD_BENCH_DEBUG === '1' && proxy.tunnels) {
     stats.tunnel_sockets = [...proxy.tunnels].slice(0, 20).map((s) => ({
       destroyed: s.destroyed,

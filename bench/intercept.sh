@@ -113,24 +113,7 @@ chmod 644 "$TMP/hosts"
 # mimics the origin's certificate when it bumps, so with one shared certificate it would
 # mint a single certificate for every host. The certificates share one key (only the
 # certificate differs); the default server (no or unknown SNI) has an IP-only one.
-mk_ca() {  # NAME CN: $TMP/tls/NAME.pem + NAME.key, a CA certificate
-  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=$2" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-    -keyout "$TMP/tls/$1.key" -out "$TMP/tls/$1.pem" >>"$TMP/logs/openssl.log" 2>&1 \
-    || { cat "$TMP/logs/openssl.log" >&2; die "openssl: cannot create the $1 CA"; }
-}
 mk_ca origin-ca "egressd-bench origin CA"
-openssl genrsa -out "$TMP/tls/origin.key" 2048 >>"$TMP/logs/openssl.log" 2>&1 || die "openssl genrsa failed"
-mkdir -p "$TMP/tls/origin"
-mk_origin_cert() {  # NAME ("" = default server): $TMP/tls/origin/NAME.pem
-  local name=$1 file=$TMP/tls/origin/${1:-_default}.pem san="IP:$LOOP" serial=$2
-  [[ -n $name ]] && san="DNS:$name,$san"
-  printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=%s\n' "$san" > "$TMP/tls/ext.cnf"
-  openssl req -new -key "$TMP/tls/origin.key" -subj "/CN=${name:-$LOOP}" -out "$TMP/tls/req.csr" >>"$TMP/logs/openssl.log" 2>&1 &&
-  openssl x509 -req -in "$TMP/tls/req.csr" -CA "$TMP/tls/origin-ca.pem" -CAkey "$TMP/tls/origin-ca.key" -set_serial "$serial" \
-    -days 2 -extfile "$TMP/tls/ext.cnf" -out "$file" >>"$TMP/logs/openssl.log" 2>&1 \
-    || { tail -n 20 "$TMP/logs/openssl.log" >&2; die "openssl: cannot create the origin certificate for '${name:-default}'"; }
-}
 ORIGIN_NAMES=()
 for (( i = 1; i <= HOSTS; i++ )); do ORIGIN_NAMES+=("h$i.bench"); done
 for (( r = 1; r <= RUNS; r++ )); do
@@ -142,16 +125,6 @@ serial=1001
 for n in "${ORIGIN_NAMES[@]}"; do mk_origin_cert "$n" "$serial"; serial=$(( serial + 1 )); done
 ORIGIN_CA=$TMP/tls/origin-ca.pem
 find "$TMP/tls" -type f -exec chmod 644 {} +
-
-# ---------------------------------------------------------------- helpers
-fd_count() {  # PID: open file descriptors of PID and its direct children
-  local total=0 p n
-  for p in $1 $(children_of "$1"); do
-    n=$(find "/proc/$p/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l) || n=0
-    total=$(( total + n ))
-  done
-  echo "$total"
-}
 
 # ---------------------------------------------------------------- nginx origin
 start_nginx() {
@@ -208,12 +181,7 @@ CLIENT_CA=""   # the CA the load client verifies certificates with, per target
 start_egressd() {
   local d=$TMP/egressd access=/dev/null
   if [[ $BUILD == 1 ]]; then
-    log "bench: building egressd (npx tsc -p .)"
-    # tsc still emits JavaScript when it reports type errors; a speed run can go on.
-    if ! (cd "$ROOT" && npx tsc -p .) >"$TMP/logs/tsc.log" 2>&1; then
-      grep -E 'error TS' "$TMP/logs/tsc.log" | head -n 10 >&2 || true
-      log "bench: WARNING npx tsc -p . reported errors; benchmarking the dist/ it emitted"
-    fi
+    build_dist "$TMP/logs/tsc.log"
     BUILD=0   # once per bench
   fi
   [[ -f $ROOT/dist/server/proxy-server.js ]] || die "dist/ not found: egressd is not built yet"

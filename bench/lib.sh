@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared helpers of bench/run.sh and bench/intercept.sh (sourced, never run alone).
+# Shared helpers of the bench scripts (run.sh, intercept.sh, cache.sh, auth-w1.sh, soak.sh; sourced, never run alone).
 #
 # The sourcing script sets, before calling the functions that use them:
 #   LOOP (127.0.0.1), KEEP_TMP, PROXY_CPU, LOAD_CPU, NCPU, and while it runs
@@ -199,4 +199,49 @@ busy_check() {
     log "bench: WARNING the machine is ${BUSY}% busy before the bench starts; results will be noisy. Busiest processes:"
     ps -eo pid,pcpu,comm --sort=-pcpu | head -n 6 >&2 || true
   fi
+}
+
+# ---------------------------------------------------------------- build, descriptors, certificates
+build_dist() {  # LOGFILE: npx tsc -p . in ROOT (writes dist/)
+  log "bench: building egressd (npx tsc -p .)"
+  # tsc still emits JavaScript when it reports type errors; a speed run can go on.
+  if ! (cd "$ROOT" && npx tsc -p .) >"$1" 2>&1; then
+    grep -E 'error TS' "$1" | head -n 10 >&2 || true
+    log "bench: WARNING npx tsc -p . reported errors; benchmarking the dist/ it emitted"
+  fi
+}
+
+fd_count() {  # PID: open file descriptors of PID and its direct children
+  local total=0 p n
+  for p in $1 $(children_of "$1"); do
+    n=$(find "/proc/$p/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l) || n=0
+    total=$(( total + n ))
+  done
+  echo "$total"
+}
+
+# Test certificates, made with openssl in $TMP/tls (log: $TMP/logs/openssl.log).
+mk_ca() {  # NAME CN: $TMP/tls/NAME.pem + NAME.key, a CA certificate
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=$2" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$TMP/tls/$1.key" -out "$TMP/tls/$1.pem" >>"$TMP/logs/openssl.log" 2>&1 \
+    || { cat "$TMP/logs/openssl.log" >&2; die "openssl: cannot create the $1 CA"; }
+}
+
+mk_origin_cert() {  # NAME SERIAL [SAN...]: $TMP/tls/origin/NAME.pem ("" = _default.pem, IP only), signed by mk_ca origin-ca
+  # All origin certificates share one key, $TMP/tls/origin.key (made on first use): only
+  # the certificate differs. SAN: DNS:NAME, any extra SAN entries given (DNS:x), IP:LOOP.
+  local name=$1 serial=$2 file=$TMP/tls/origin/${1:-_default}.pem san="IP:$LOOP" extra
+  shift 2
+  for extra in "$@"; do san="$extra,$san"; done
+  [[ -n $name ]] && san="DNS:$name,$san"
+  mkdir -p "$TMP/tls/origin"
+  if [[ ! -s $TMP/tls/origin.key ]]; then
+    openssl genrsa -out "$TMP/tls/origin.key" 2048 >>"$TMP/logs/openssl.log" 2>&1 || die "openssl genrsa failed"
+  fi
+  printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=%s\n' "$san" > "$TMP/tls/ext.cnf"
+  openssl req -new -key "$TMP/tls/origin.key" -subj "/CN=${name:-$LOOP}" -out "$TMP/tls/req.csr" >>"$TMP/logs/openssl.log" 2>&1 &&
+  openssl x509 -req -in "$TMP/tls/req.csr" -CA "$TMP/tls/origin-ca.pem" -CAkey "$TMP/tls/origin-ca.key" -set_serial "$serial" \
+    -days 2 -extfile "$TMP/tls/ext.cnf" -out "$file" >>"$TMP/logs/openssl.log" 2>&1 \
+    || { tail -n 20 "$TMP/logs/openssl.log" >&2; die "openssl: cannot create the origin certificate for '${name:-default}'"; }
 }

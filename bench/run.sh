@@ -151,12 +151,7 @@ PROXY_PORT=""
 start_egressd() {  # [EXTRA_YAML]: appended to the config (the parent target's upstream section)
   local d=$TMP/egressd
   if [[ $BUILD == 1 ]]; then
-    log "bench: building egressd (npx tsc -p .)"
-    # tsc still emits JavaScript when it reports type errors; a speed run can go on.
-    if ! (cd "$ROOT" && npx tsc -p .) >"$TMP/logs/tsc.log" 2>&1; then
-      grep -E 'error TS' "$TMP/logs/tsc.log" | head -n 10 >&2 || true
-      log "bench: WARNING npx tsc -p . reported errors; benchmarking the dist/ it emitted"
-    fi
+    build_dist "$TMP/logs/tsc.log"
   fi
   [[ -f $ROOT/bin/egressd.js ]] || die "bin/egressd.js not found: egressd is not built yet"
   sed -e "s/\${PROXY_PORT}/$EGRESSD_PORT/g" -e "s/\${ORIGIN_PORT}/$ORIGIN_PORT/g" -e "s/\${TLS_PORT}/$TLS_PORT/g" \
