@@ -51,7 +51,13 @@ export class ProxyHeaderAcceptor {
   async accept(socket: Socket): Promise<boolean> {
     const rt = this.deps.runtime();
     // The TCP peer, on purpose: this is the balancer, and only balancers may speak first.
-    const peer = socket.remoteAddress ?? '';
+    const peer = socket.remoteAddress;
+    if (peer === undefined) {
+      // Reset before it could be accepted (HAProxy closes its health checks with an RST): nothing to judge.
+      rt.log.debug({ listener: this.label }, 'PROXY protocol: connection reset before its peer address could be read');
+      socket.destroy();
+      return false;
+    }
     if (!this.from.has(peer)) {
       return this.refuse(rt, socket, 'PROXY_PROTOCOL_FORBIDDEN', `${peer} is not in the listener's proxyFrom, so it may not send a PROXY protocol header`);
     }
