@@ -11,8 +11,8 @@ import { QuotaDir, type QuotaProxy } from '../helpers/quota-proxy.js';
 import { freePort, RedisServer } from './redis-server.js';
 
 /**
- * Scale-out behind a real L4 balancer: Debian's HAProxy (TCP mode, round robin, health
- * checks that send the header too) in front of two egressd instances — one fed
+ * Scale-out behind a real L4 balancer: Debian's HAProxy (TCP mode, round robin, HTTP
+ * health checks that send the header too) in front of two egressd instances — one fed
  * `send-proxy` (v1), the other `send-proxy-v2` with CRC32C and unique-id TLVs — that
  * share their quota counters through a redis-server started here. Clients connect to
  * HAProxy from 127.0.0.2 and 127.0.0.3; every TCP connection egressd sees comes from
@@ -85,6 +85,8 @@ beforeAll(async () => {
       '  default_backend egressd',
       'backend egressd',
       '  balance roundrobin',
+      // HTTP checks to egressd's own help page: each one a header, then a request.
+      '  option httpchk GET /',
       `  server a 127.0.0.1:${a.port} send-proxy check check-send-proxy inter 300ms`,
       `  server b 127.0.0.1:${b.port} send-proxy-v2 proxy-v2-options crc32c,unique-id check check-send-proxy inter 300ms`,
       '',
@@ -140,12 +142,14 @@ describe('HAProxy send-proxy / send-proxy-v2 in front of two egressd', () => {
     expect(refused.map((l) => l.client)).toEqual(['127.0.0.2', '127.0.0.2']);
   });
 
-  it("HAProxy's health checks and headers are all accepted: no PROXY protocol refusal on either instance", async () => {
+  it("HAProxy's HTTP health checks through the header are answered, and no header was refused on either instance", async () => {
     // A few check intervals (300 ms) have passed by now; wait for one more round to be sure.
     await new Promise((r) => setTimeout(r, 700));
     for (const p of instances) {
       const refusals = p.server.lines.filter((l) => typeof l.code === 'string' && l.code.startsWith('PROXY_PROTOCOL_'));
       expect(refusals).toEqual([]);
+      // The HTTP checks (header, then GET / to egressd's help page) were answered.
+      expect(p.access.lines.filter((l) => l.kind === 'local' && l.url === '/' && l.status === 200).length).toBeGreaterThan(0);
     }
     expect(haproxyOut).not.toMatch(/Server egressd\/[ab] is DOWN/);
   });
