@@ -232,7 +232,7 @@ function tlsOver(socket: Socket, servername: string, ca?: string): Promise<TLSSo
 }
 
 describe('tunnels: CONNECT and intercepted HTTPS', () => {
-  it('a CONNECT tunnel is logged with the header address; policy sources refuse the quarantined one', async () => {
+  it('a CONNECT tunnel is logged with the header address; policy sources and clients.allow judge it', async () => {
     const mark = px.access.lines.length;
     const t = await connectVia(v1('TCP4', '192.0.2.13', '127.0.0.1', 50030, fwd), `127.0.0.1:${origin.port}`);
     expect(t.status).toBe(200);
@@ -245,6 +245,10 @@ describe('tunnels: CONNECT and intercepted HTTPS', () => {
     denied.socket.destroy();
     expect(denied.status).toBe(403);
     expect(await lineAfter(px.access, mark, (l) => l.kind === 'connect' && l.error === 'POLICY_DENIED')).toMatchObject({ client: '192.0.2.66' });
+    const outsider = await connectVia(v1('TCP4', '198.51.100.9', '127.0.0.1', 50033, fwd), `127.0.0.1:${origin.port}`);
+    outsider.socket.destroy();
+    expect(outsider.status).toBe(403);
+    expect(await lineAfter(px.access, mark, (l) => l.kind === 'connect' && l.error === 'CLIENT_FORBIDDEN')).toMatchObject({ client: '198.51.100.9' });
   });
 
   it('decrypted requests of an intercepted tunnel carry the header address (log, user, X-Forwarded-For)', async () => {
@@ -272,6 +276,23 @@ describe('transparent listener (v2 only)', () => {
     expect(r.body.toString()).toBe('plain /tp xff=192.0.2.10');
     const line = await lineAfter(px.access, mark, (l) => l.url === plainUrl('plain.test', '/tp'));
     expect(line).toMatchObject({ client: '192.0.2.10', user: 'alice', mode: 'transparent' });
+  });
+
+  it('policy `sources` and clients.allow judge the header address', async () => {
+    const mark = px.access.lines.length;
+    const denied = await balancer(tp, v2({ src: '192.0.2.66', dst: '203.0.113.80', sport: 50042, dport: 80 }));
+    const r1 = await denied.request(getRequest('plain.test', '/tp-quarantine'));
+    denied.socket.destroy();
+    expect(r1.status).toBe(403);
+    expect(r1.headers['x-egressd-rule']).toBe('lab-blocked');
+    const outsider = await balancer(tp, v2({ src: '198.51.100.8', dst: '203.0.113.80', sport: 50043, dport: 80 }));
+    const r2 = await outsider.request(getRequest('plain.test', '/tp-outsider'));
+    outsider.socket.destroy();
+    expect(r2.status).toBe(403);
+    expect(String(r2.headers['x-egressd-error'])).toMatch(/^CLIENT_FORBIDDEN: client address 198\.51\.100\.8 /);
+    expect(origin.requests.some((q) => q.url === '/tp-quarantine' || q.url === '/tp-outsider')).toBe(false);
+    expect(await lineAfter(px.access, mark, (l) => l.error === 'POLICY_DENIED' && l.mode === 'transparent')).toMatchObject({ client: '192.0.2.66' });
+    expect(await lineAfter(px.access, mark, (l) => l.error === 'CLIENT_FORBIDDEN' && l.mode === 'transparent')).toMatchObject({ client: '198.51.100.8' });
   });
 
   it('TLS by SNI (tunnelled untouched): logged with the header address', async () => {
