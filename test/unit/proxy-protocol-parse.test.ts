@@ -1,3 +1,4 @@
+import { SocketAddress } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { crc32c } from '../../src/server/crc32c.js';
 import { parseProxyHeader, V1_MAX_LINE, type ProxyProtocolVersion } from '../../src/server/proxy-protocol.js';
@@ -164,5 +165,23 @@ describe('CRC-32C', () => {
       const b = Buffer.alloc(len, 0).map((_, i) => (i * 37 + len) & 0xff);
       expect(crc32c(b)).toBe(crc32cRef(b));
     }
+  });
+});
+
+describe('IPv6 addresses come out as node reports peers', () => {
+  // node's own formatting (libuv inet_ntop) is the reference: the same client must give
+  // the same quota key and log field whether it arrives directly or through a balancer.
+  const node = (a: string): string => new SocketAddress({ address: a, family: 'ipv6' }).address;
+  const FIXED = ['::', '::1', '1::', '2001:DB8::1', '2001:db8:0:0:1:0:0:1', '2001:0:0:1:0:0:0:1', 'fe80::1:2:3:4:5', '1:2:3:4:5:6:7:8', '1:0:3:4:5:6:7:8', '::ffff:1.2.3.4', '0:0:0:0:0:ffff:102:304', '::1.2.3.4', '64:ff9b::1.2.3.4', 'ABCD:EF01::', '0:0:1::'];
+  let seed = 7;
+  const rnd = (): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff);
+  // Random group lists where zeros are common, so every run length and position occurs.
+  const RANDOM = Array.from({ length: 300 }, () => Array.from({ length: 8 }, () => (rnd() % 3 === 0 ? (rnd() & 0xffff).toString(16) : '0')).join(':'));
+  it.each([...FIXED, ...RANDOM])('%s', (a) => {
+    const want = node(a);
+    const r1 = parseProxyHeader(v1('TCP6', a, '::1', 1, 2), 'any');
+    const r2 = parseProxyHeader(v2({ src: want, dst: '::1', sport: 1, dport: 2 }), 'any');
+    expect(r1.kind === 'header' && r1.source?.address).toBe(want);
+    expect(r2.kind === 'header' && r2.source?.address).toBe(want);
   });
 });
