@@ -360,6 +360,15 @@ describe('refusals: closed before any request, one server-log line with a stable
     expect(line.reason).toMatch(/no complete PROXY protocol header within 1000 ms \(22 bytes received\)/);
   });
 
+  it('a malformed request behind a good header: 400, logged with the header address', async () => {
+    const mark = px.access.lines.length;
+    const c = await balancer(fwd, v1('TCP4', '192.0.2.15', '127.0.0.1', 50051, fwd));
+    const r = await c.request('GET http://plain.test/ HTTP/1.1\r\nHost: plain.test\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n');
+    c.socket.destroy();
+    expect(r.status).toBe(400);
+    expect(await lineAfter(px.access, mark, (l) => l.error === 'BAD_REQUEST')).toMatchObject({ client: '192.0.2.15' });
+  });
+
   it('keeps serving after all of that', async () => {
     const c = await balancer(fwd, v1('TCP4', '192.0.2.14', '127.0.0.1', 50050, fwd));
     const r = await c.request(proxyGet('plain.test', '/still-up'));
