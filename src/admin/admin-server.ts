@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import { clientIpOf } from '../http/client-address.js';
 import type { AccessRecord } from '../log/access-log.js';
 import type { ApiAnswer } from './cache-api.js';
 import { ROUTES, type RouteAnswer, type RouteContext, type RouteResult } from './admin-routes.js';
@@ -106,7 +107,7 @@ export class AdminServer {
     const path = (req.url ?? '').split('?')[0]!;
     const route = ROUTES.get(path);
     if (!(route?.public && (req.method === 'GET' || req.method === 'HEAD')) && !this.authorised(req)) {
-      this.deps.log.warn({ path, client: req.socket.remoteAddress }, 'admin API request without a valid token refused');
+      this.deps.log.warn({ path, client: clientIpOf(req.socket) }, 'admin API request without a valid token refused');
       return this.send(res, { status: 401, body: { error: 'UNAUTHORIZED', message: 'a valid "Authorization: Bearer TOKEN" is required' } }, { 'www-authenticate': 'Bearer' });
     }
     if (!route || !this.ctx) return this.send(res, { status: 404, body: { error: 'NOT_FOUND', message: `no such endpoint: ${path}` } });

@@ -57,6 +57,8 @@ function lenientView(src: YamlSource): ListenerView {
         address: typeof l?.address === 'string' && isIP(bare(l.address)) ? l.address : '127.0.0.1',
         port: typeof l?.port === 'number' ? l.port : 3128,
         mode: l && (l as { mode?: unknown }).mode === 'transparent' ? ('transparent' as const) : ('forward' as const),
+        proxyProtocol: 'off' as const,
+        proxyFrom: [],
       }))
     : [];
   const allow = Array.isArray(raw.clients?.allow) ? raw.clients.allow.filter((c): c is string => typeof c === 'string') : [];

@@ -119,8 +119,16 @@ const listener = z
     mode: z.enum(['forward', 'transparent']).default('forward'),
     httpPort: port.min(1).optional(),
     tlsPort: port.min(1).optional(),
+    /** Read a PROXY protocol header (HAProxy send-proxy / send-proxy-v2) first: the real client behind an L4 balancer. */
+    proxyProtocol: z.enum(['off', 'v1', 'v2', 'any']).default('off'),
+    /** The balancers allowed to send that header; anyone else is closed (the header would let them claim any address). */
+    proxyFrom: z.array(cidr).default([]),
   })
   .superRefine((l, ctx) => {
+    if (l.proxyProtocol !== 'off' && l.proxyFrom.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['proxyFrom'], message: 'list the load balancers (CIDRs) allowed to send the PROXY protocol header' });
+    }
+    if (l.proxyProtocol === 'off' && l.proxyFrom.length > 0) ctx.addIssue({ code: 'custom', path: ['proxyFrom'], message: 'proxyFrom only applies with proxyProtocol: v1, v2 or any' });
     if (l.mode === 'transparent') return;
     for (const k of ['httpPort', 'tlsPort'] as const) {
       if (l[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `${k} only applies to listeners with mode: transparent` });
@@ -128,7 +136,7 @@ const listener = z
   });
 
 export const configSchema = z.strictObject({
-  listeners: z.array(listener).min(1).default([{ address: '127.0.0.1', port: 3128, mode: 'forward' }]),
+  listeners: z.array(listener).min(1).default([{ address: '127.0.0.1', port: 3128, mode: 'forward', proxyProtocol: 'off', proxyFrom: [] }]),
   clients: z
     .strictObject({
       /** Source CIDRs allowed to use the proxy. Empty means anyone who can reach a listener. */

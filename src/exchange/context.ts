@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { AccessRecord } from '../log/access-log.js';
+import { clientIpOf, clientPortOf, type AddressedSocket } from '../http/client-address.js';
 import { ProxyError } from '../http/errors.js';
 import type { Target } from '../http/target.js';
 import type { Decision } from '../policy/index.js';
@@ -66,6 +67,14 @@ export class ProxyContext implements AccessRecord {
     readonly clientIp: string,
     readonly clientPort: number,
   ) {}
+
+  /**
+   * The context of a request or tunnel on `socket`, for the client every consumer must
+   * see: the one a PROXY protocol header named, else the TCP peer (http/client-address.ts).
+   */
+  static of(id: string, kind: AccessRecord['kind'], socket: AddressedSocket): ProxyContext {
+    return new ProxyContext(id, kind, clientIpOf(socket), clientPortOf(socket));
+  }
 
   fail(err: ProxyError): void {
     this.errorCode = err.code;

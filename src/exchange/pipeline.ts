@@ -62,7 +62,7 @@ function releaseIfGone(x: Exchange): boolean {
  */
 export function handleRequest(rt: Runtime, req: IncomingMessage, res: ServerResponse, origin: TunnelOrigin | null = null, transparent: TransparentInfo | null = null): ProxyContext {
   const sock = req.socket;
-  const ctx = new ProxyContext(rt.ids.next(), 'http', sock.remoteAddress ?? '', sock.remotePort ?? 0);
+  const ctx = ProxyContext.of(rt.ids.next(), 'http', sock);
   ctx.method = req.method ?? '';
   ctx.url = req.url ?? '';
   if (origin) {

@@ -15,6 +15,15 @@ export const ERROR_STATUS = {
   TRANSPARENT_NO_HOST: 400,
   TRANSPARENT_NO_SNI: 400,
   TRANSPARENT_UNKNOWN_PROTOCOL: 400,
+  /**
+   * A listener with `proxyProtocol` (docs/operations.md, "Behind an L4 load balancer"):
+   * the connection is closed before any request, with a server-log line; the status is
+   * nominal. Bad header or the wrong version; no complete header within
+   * timeouts.requestHeaders; a peer outside the listener's proxyFrom.
+   */
+  PROXY_PROTOCOL_INVALID: 400,
+  PROXY_PROTOCOL_TIMEOUT: 408,
+  PROXY_PROTOCOL_FORBIDDEN: 403,
   CLIENT_FORBIDDEN: 403,
   DESTINATION_FORBIDDEN: 403,
   PORT_FORBIDDEN: 403,

@@ -30,7 +30,7 @@ function classify(err: NodeJS.ErrnoException): { code: ErrorCode; reason: string
  */
 export function handleClientError(rt: Runtime, err: NodeJS.ErrnoException, socket: Socket, mode: ProxyContext['mode'] = 'forward'): void {
   const c = classify(err);
-  const ctx = new ProxyContext(rt.ids.next(), 'http', socket.remoteAddress ?? '', socket.remotePort ?? 0);
+  const ctx = ProxyContext.of(rt.ids.next(), 'http', socket);
   ctx.mode = mode;
   if (!c) {
     socket.destroy();

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { CidrSet } from '../http/cidr.js';
+import { clientIpOf } from '../http/client-address.js';
 import { ProxyError } from '../http/errors.js';
 
 const kRefusal = Symbol('egressd.refusal');
@@ -33,8 +34,12 @@ export class ClientGate {
     return this.total;
   }
 
+  /**
+   * Count and judge a connection by its client address: on a PROXY protocol listener,
+   * the header has been read by now and names the client, not the balancer.
+   */
   admit(socket: Socket): void {
-    const ip = socket.remoteAddress ?? '';
+    const ip = clientIpOf(socket);
     const n = (this.perIp.get(ip) ?? 0) + 1;
     this.perIp.set(ip, n);
     this.total++;

@@ -38,30 +38,49 @@ export interface Sniffed {
  * Like peekClientHello: on return the socket is paused, these listeners are gone, and
  * the bytes read are returned for the caller to `unshift()` or pass on.
  */
-export function sniffFirstBytes(socket: Socket, timeoutMs: number): Promise<Sniffed> {
+export async function sniffFirstBytes(socket: Socket, timeoutMs: number): Promise<Sniffed> {
+  const r = await readPrefix(socket, timeoutMs, (bytes) => {
+    const kind = classifyFirstBytes(bytes);
+    return kind === 'incomplete' ? undefined : kind;
+  });
+  return { kind: r.kind === 'done' ? r.value : r.kind, bytes: r.bytes };
+}
+
+export type Prefix<T> = { kind: 'done'; value: T; bytes: Buffer } | { kind: 'timeout'; bytes: Buffer } | { kind: 'closed'; bytes: Buffer };
+
+/**
+ * Read a socket until `judge` returns a verdict on the bytes so far, the peer closes, or
+ * `timeoutMs` passes. On return the socket is paused and these listeners are gone; every
+ * byte read is in `bytes`, for the caller to `unshift()` what is not its own. Shared by
+ * the transparent sniffing and the PROXY protocol header.
+ */
+export function readPrefix<T>(socket: Socket, timeoutMs: number, judge: (bytes: Buffer) => T | undefined): Promise<Prefix<T>> {
   return new Promise((resolve) => {
     let bytes: Buffer = Buffer.alloc(0);
-    const finish = (kind: Sniffed['kind']): void => {
+    const finish = (r: Prefix<T>): void => {
       clearTimeout(timer);
       socket.pause();
       socket.off('data', onData);
       socket.off('end', onEnd);
       socket.off('close', onEnd);
       socket.off('error', onEnd);
-      resolve({ kind, bytes });
+      resolve(r);
     };
     function onData(chunk: Buffer): void {
       bytes = bytes.length === 0 ? chunk : Buffer.concat([bytes, chunk]);
-      const kind = classifyFirstBytes(bytes);
-      if (kind !== 'incomplete') finish(kind);
+      const value = judge(bytes);
+      if (value !== undefined) finish({ kind: 'done', value, bytes });
     }
     function onEnd(): void {
-      finish('closed');
+      finish({ kind: 'closed', bytes });
     }
-    const timer = setTimeout(() => finish('timeout'), timeoutMs);
+    const timer = setTimeout(() => finish({ kind: 'timeout', bytes }), timeoutMs);
     socket.on('data', onData);
     socket.on('end', onEnd);
     socket.on('close', onEnd);
     socket.on('error', onEnd);
+    // A socket paused by an earlier reader (the PROXY header before the sniffing) stays
+    // paused when a 'data' listener is added; resuming is deferred, so nothing is missed.
+    socket.resume();
   });
 }

@@ -27,6 +27,9 @@ import { writeFileAtomic } from '../tls/atomic-file.js';
 import { handleClientError } from './client-error.js';
 import { ClientGate } from './client-gate.js';
 import { TransparentListener } from './transparent-listener.js';
+import { bindServer, formatBound } from './bind.js';
+import { ProxyHeaderAcceptor } from './proxy-protocol-accept.js';
+import { ProxyProtocolListener } from './proxy-protocol-listener.js';
 import type { TransparentInfo } from '../exchange/transparent-target.js';
 
 export interface ProxyOptions {
@@ -61,6 +64,8 @@ export class ProxyServer {
   private readonly servers: Server[] = [];
   /** Transparent listeners (their node:http servers are in `servers` too). */
   private readonly transparent: TransparentListener[] = [];
+  /** Forward listeners with the PROXY protocol (their node:http servers are in `servers` too). */
+  private readonly fronts: ProxyProtocolListener[] = [];
   /** Sockets of live tunnels (both ends once spliced), for shutdown. */
   private readonly tunnels = new Set<Socket>();
   /** CONNECT and upgrade tunnels open (one per client socket), for status and metrics. */
@@ -158,24 +163,26 @@ export class ProxyServer {
     const out: BoundAddress[] = [];
     for (const l of this.loaded.config.listeners) {
       let a: AddressInfo;
+      // Behind an L4 balancer: the PROXY protocol header is read before anything else.
+      const acceptor = l.proxyProtocol === 'off' ? null : new ProxyHeaderAcceptor(l.proxyProtocol, l.proxyFrom, { runtime: () => this.rt });
       if (l.mode === 'transparent') {
-        a = await this.listenTransparent(l.address, l.port, { httpPort: l.httpPort ?? 80, tlsPort: l.tlsPort ?? 443 });
+        a = await this.listenTransparent(l.address, l.port, { httpPort: l.httpPort ?? 80, tlsPort: l.tlsPort ?? 443 }, acceptor);
+      } else if (acceptor) {
+        const http = this.createListener();
+        const front = new ProxyProtocolListener(acceptor, http, () => this.rt.log);
+        a = await front.listen(bare(l.address), l.port);
+        this.fronts.push(front);
+        this.servers.push(http);
       } else {
         const server = this.createListener();
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen({ host: bare(l.address), port: l.port }, () => {
-            server.removeListener('error', reject);
-            resolve();
-          });
-        });
+        a = await bindServer(server, bare(l.address), l.port);
         this.servers.push(server);
-        a = server.address() as AddressInfo;
       }
       this.self.add(a.address, a.port);
       out.push({ address: a.address, port: a.port, family: a.family });
       this.bound.push({ address: a.address, port: a.port, family: a.family, mode: l.mode });
-      this.log.info({ address: a.address, port: a.port, mode: l.mode }, `listening on ${fmt(a)}`);
+      const pp = acceptor ? { proxyProtocol: l.proxyProtocol, proxyFrom: l.proxyFrom } : {};
+      this.log.info({ address: a.address, port: a.port, mode: l.mode, ...pp }, `listening on ${formatBound(a)}`);
     }
     this.listening = true;
     await this.admin.listen();
@@ -187,7 +194,7 @@ export class ProxyServer {
    * HTTP to a node:http server that never listens (the same handlers as a forward
    * listener) and TLS to the tunnel pipeline by SNI.
    */
-  private async listenTransparent(address: string, port: number, info: TransparentInfo): Promise<AddressInfo> {
+  private async listenTransparent(address: string, port: number, info: TransparentInfo, acceptor: ProxyHeaderAcceptor | null): Promise<AddressInfo> {
     const http = this.createListener(info);
     const t = new TransparentListener(info, {
       gate: this.gate,
@@ -200,6 +207,7 @@ export class ProxyServer {
       },
       draining: () => this.draining,
       http,
+      acceptor,
     });
     const a = await t.listen(bare(address), port);
     this.transparent.push(t);
@@ -290,7 +298,7 @@ export class ProxyServer {
     res.sendDate = false; // a proxy relays the origin's Date rather than inventing one
     const refusal = this.gate.refusal(req.socket) ?? (this.draining ? new ProxyError('SHUTTING_DOWN', 'proxy is shutting down') : undefined);
     if (refusal) {
-      const ctx = new ProxyContext(rt.ids.next(), 'http', req.socket.remoteAddress ?? '', req.socket.remotePort ?? 0);
+      const ctx = ProxyContext.of(rt.ids.next(), 'http', req.socket);
       if (transparent) ctx.mode = 'transparent';
       ctx.method = req.method ?? '';
       ctx.url = req.url ?? '';
@@ -309,7 +317,7 @@ export class ProxyServer {
       // A redirected client talks to origins: one sending CONNECT knows of a proxy and should use a forward listener.
       (transparent && kind === 'connect' ? new ProxyError('BAD_REQUEST', 'CONNECT is not accepted on a transparent listener: use a forward listener') : undefined);
     if (refusal) {
-      const ctx = new ProxyContext(rt.ids.next(), kind, socket.remoteAddress ?? '', socket.remotePort ?? 0);
+      const ctx = ProxyContext.of(rt.ids.next(), kind, socket);
       if (transparent) ctx.mode = 'transparent';
       ctx.method = req.method ?? '';
       ctx.url = req.url ?? '';
@@ -462,6 +470,7 @@ export class ProxyServer {
     this.userWatcher.close();
     for (const s of this.servers) s.close();
     for (const t of this.transparent) t.close();
+    for (const f of this.fronts) f.close();
     // The inner server never bound: close() only stops its connection checks.
     this.interception?.inner.http.close(() => {});
     const deadline = Date.now() + graceMs;
@@ -508,10 +517,6 @@ function pacProxyAddress(bound: readonly ListenerView[], adminHost: string): str
   const wildcard = l.address === '0.0.0.0' || l.address === '::';
   const host = wildcard ? adminHost.replace(/:\d+$/, '') || '127.0.0.1' : l.family === 'IPv6' ? `[${l.address}]` : l.address;
   return `${host}:${l.port}`;
-}
-
-function fmt(a: AddressInfo): string {
-  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
 }
 
 

@@ -1,5 +1,6 @@
 import type { Server as HttpServer } from 'node:http';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { clientIpOf } from '../http/client-address.js';
 import { ProxyError, type ErrorCode } from '../http/errors.js';
 import { formatAuthority, normaliseHost } from '../http/target.js';
 import { now, ProxyContext } from '../exchange/context.js';
@@ -8,7 +9,9 @@ import type { TransparentInfo } from '../exchange/transparent-target.js';
 import { runTunnel, type InterceptionDeps, type TunnelRegistry } from '../tunnel/connect.js';
 import { peekClientHello } from '../tls/index.js';
 import type { ClientGate } from './client-gate.js';
+import { bindServer, formatBound } from './bind.js';
 import { sniffFirstBytes } from './first-bytes.js';
+import type { ProxyHeaderAcceptor } from './proxy-protocol-accept.js';
 
 /** A ClientHello larger than this is not one (the same bound as for CONNECT). */
 const MAX_HELLO = 16 * 1024;
@@ -25,6 +28,8 @@ export interface TransparentDeps {
   draining(): boolean;
   /** The node:http server plain HTTP connections are handed to; it never listens. */
   http: HttpServer;
+  /** With `proxyProtocol`: reads the balancer's header before admission and sniffing. */
+  acceptor: ProxyHeaderAcceptor | null;
 }
 
 /**
@@ -34,7 +39,7 @@ export interface TransparentDeps {
  * Nothing else is forwarded: without a name, the destination is unknown (Node cannot
  * read SO_ORIGINAL_DST), and sending the bytes anywhere would be forwarding blindly.
  *
- *   accept → ClientGate.admit → sniff the first bytes (timeouts.requestHeaders)
+ *   accept → [PROXY protocol header] → ClientGate.admit → sniff the first bytes (timeouts.requestHeaders)
  *     ├ HTTP → the node:http server (same handlers as a forward listener; origin-form
  *     │        targets are rebuilt from Host by the exchange pipeline)
  *     ├ TLS  → read the whole ClientHello → SNI → the tunnel pipeline (tunnel/connect.ts:
@@ -56,14 +61,10 @@ export class TransparentListener {
     deps.http.emit('listening');
   }
 
-  listen(host: string, port: number): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ host, port }, () => {
-        this.server.removeListener('error', reject);
-        resolve(this.server.address() as AddressInfo);
-      });
-    });
+  async listen(host: string, port: number): Promise<AddressInfo> {
+    const a = await bindServer(this.server, host, port);
+    if (this.deps.acceptor) this.deps.acceptor.label = formatBound(a);
+    return a;
   }
 
   /** Stop accepting; connections not yet classified are closed. */
@@ -71,18 +72,29 @@ export class TransparentListener {
     this.server.close();
     for (const s of this.sniffing) s.destroy();
     this.sniffing.clear();
+    this.deps.acceptor?.close();
   }
 
   private onConnection(socket: Socket): void {
     socket.on('error', () => {}); // errors are reported by whoever uses the socket
-    this.deps.gate.admit(socket);
     this.sniffing.add(socket);
-    this.classify(socket).catch((err: unknown) => {
+    this.start(socket).catch((err: unknown) => {
       // Not expected (every path logs its own outcome); never let it take the process down.
       this.sniffing.delete(socket);
       socket.destroy();
-      this.deps.runtime().log.error({ err: String(err), client: socket.remoteAddress }, 'transparent connection failed');
+      this.deps.runtime().log.error({ err: String(err), client: clientIpOf(socket) }, 'transparent connection failed');
     });
+  }
+
+  /** Behind a balancer, the header first: admission and every log line use the client it names. */
+  private async start(socket: Socket): Promise<void> {
+    const { acceptor } = this.deps;
+    if (acceptor && !(await acceptor.accept(socket))) {
+      this.sniffing.delete(socket);
+      return;
+    }
+    this.deps.gate.admit(socket);
+    await this.classify(socket);
   }
 
   private async classify(socket: Socket): Promise<void> {
@@ -134,7 +146,7 @@ export class TransparentListener {
   }
 
   private context(rt: Runtime, socket: Socket): ProxyContext {
-    const ctx = new ProxyContext(rt.ids.next(), 'connect', socket.remoteAddress ?? '', socket.remotePort ?? 0);
+    const ctx = ProxyContext.of(rt.ids.next(), 'connect', socket);
     ctx.mode = 'transparent';
     ctx.method = 'CONNECT';
     ctx.tls = 'tunnel';

@@ -39,7 +39,7 @@ export async function handleConnect(
   registry: TunnelRegistry,
   interception: InterceptionDeps | null = null,
 ): Promise<void> {
-  const ctx = new ProxyContext(rt.ids.next(), 'connect', client.remoteAddress ?? '', client.remotePort ?? 0);
+  const ctx = ProxyContext.of(rt.ids.next(), 'connect', client);
   ctx.method = 'CONNECT';
   ctx.tls = 'tunnel';
   ctx.url = req.url ?? '';

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
+import { inheritClientAddress } from '../http/client-address.js';
 import { toProxyError } from '../http/errors.js';
 import { normaliseHost } from '../http/target.js';
 import { now, type ProxyContext } from '../exchange/context.js';
@@ -102,6 +103,8 @@ async function terminate(rt: Runtime, ctx: ProxyContext, client: Socket, hello: 
   ctx.sni = sni;
   client.unshift(hello);
   const tls = new TLSSocket(client, { isServer: true, secureContext: leaf.secureContext, ALPNProtocols: ['http/1.1'] });
+  // Its remoteAddress is the raw socket's peer (a balancer, with the PROXY protocol): the decrypted requests come from the client.
+  inheritClientAddress(tls, client);
   // The identity established at CONNECT goes with the socket to every decrypted request.
   const origin: TunnelOrigin = { host: name, port, sni, user: ctx.user, groups: ctx.groups };
   if (ctx.mode === 'transparent') origin.transparent = true;

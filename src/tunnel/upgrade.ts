@@ -29,7 +29,7 @@ export function handleUpgrade(
   origin: TunnelOrigin | null = null,
   transparent: TransparentInfo | null = null,
 ): void {
-  const ctx = new ProxyContext(rt.ids.next(), 'upgrade', client.remoteAddress ?? '', client.remotePort ?? 0);
+  const ctx = ProxyContext.of(rt.ids.next(), 'upgrade', client);
   ctx.method = req.method ?? '';
   ctx.url = req.url ?? '';
   if (rt.logHeaders !== null) ctx.requestHeaders = rt.logHeaders.fromRequest(req.headers);

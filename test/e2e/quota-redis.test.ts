@@ -1,14 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { proxyRequest } from '../helpers/pol-client.js';
 import { QuotaDir, type QuotaProxy } from '../helpers/quota-proxy.js';
 import { rawExchange, statusOf } from '../helpers/raw.js';
+import { RedisServer } from './redis-server.js';
 
 /**
  * Quotas shared through Debian's redis-server, started here on a free loopback port
@@ -19,57 +16,16 @@ import { rawExchange, statusOf } from '../helpers/raw.js';
 
 const BODY = 'r'.repeat(600);
 let origin: Origin;
-let redisPort = 0;
-let redis: ChildProcess | null = null;
-let redisDir: string;
+let redis: RedisServer;
 const dirs: QuotaDir[] = [];
 const proxies: QuotaProxy[] = [];
 let prefixN = 0;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function startRedis(): Promise<void> {
-  const child = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', redisDir], { stdio: ['ignore', 'pipe', 'pipe'] });
-  redis = child;
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`redis-server did not start:\n${out}`)), 15_000);
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      if (/Ready to accept connections/.test(out)) {
-        clearTimeout(t);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(t);
-      reject(new Error(`redis-server exited with ${code}:\n${out}`));
-    });
-  });
-}
-
-async function killRedis(): Promise<void> {
-  const child = redis;
-  redis = null;
-  if (!child || child.exitCode !== null) return;
-  const gone = once(child, 'exit');
-  process.kill(child.pid!, 'SIGKILL');
-  await gone;
-}
 
 /** An egressd on the shared Redis; `prefix` separates each test's counters. */
 async function proxyOn(prefix: string, quota: Record<string, unknown>): Promise<QuotaProxy> {
   const d = new QuotaDir();
   dirs.push(d);
-  const p = await d.start({ quota: { store: 'redis', ...quota, redis: { url: `redis://127.0.0.1:${redisPort}`, prefix, timeout: '300ms', ...(quota.redis as object) } } });
+  const p = await d.start({ quota: { store: 'redis', ...quota, redis: { url: redis.url, prefix, timeout: '300ms', ...(quota.redis as object) } } });
   proxies.push(p);
   return p;
 }
@@ -77,9 +33,7 @@ async function proxyOn(prefix: string, quota: Record<string, unknown>): Promise<
 const url = (p: string): string => `http://127.0.0.1:${origin.port}${p}`;
 
 beforeAll(async () => {
-  redisDir = mkdtempSync(join(tmpdir(), 'egressd-redis-'));
-  redisPort = await freePort();
-  await startRedis();
+  redis = await RedisServer.launch();
   origin = await startOrigin((_req, res) => {
     res.writeHead(200, { 'content-length': BODY.length });
     res.end(BODY);
@@ -87,10 +41,9 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   for (const p of proxies) await p.close();
-  await killRedis();
+  await redis?.close();
   await origin?.close();
   for (const d of dirs) d.remove();
-  rmSync(redisDir, { recursive: true, force: true });
 });
 
 describe('two egressd instances, one Redis', () => {
@@ -144,7 +97,7 @@ describe('tunnels through the shared store', () => {
       const mk = async (): Promise<QuotaProxy> => {
         const d = new QuotaDir();
         dirs.push(d);
-        const p = await d.start({ proxy: { connectPorts: [sport] }, quota: { store: 'redis', ...q, redis: { url: `redis://127.0.0.1:${redisPort}`, prefix } } });
+        const p = await d.start({ proxy: { connectPorts: [sport] }, quota: { store: 'redis', ...q, redis: { url: redis.url, prefix } } });
         proxies.push(p);
         return p;
       };
@@ -189,7 +142,7 @@ describe('Redis going away', () => {
     expect((await proxyRequest(open.port, url('/up'))).status).toBe(200);
     expect((await open.access.waitFor((x) => x.url === url('/up'))).quota).toMatchObject({ profile: 'p', tokens: 99 });
 
-    await killRedis();
+    await redis.kill();
     const openStatuses = [];
     for (let i = 0; i < 5; i++) openStatuses.push((await proxyRequest(open.port, url(`/down-open${i}`))).status);
     expect(openStatuses).toEqual([200, 200, 200, 200, 200]);
@@ -206,7 +159,7 @@ describe('Redis going away', () => {
     // Rate-limited: one line for the outage, not one per request or reconnect attempt.
     expect(open.server.lines.filter((l) => /unreachable/.test(l.msg))).toHaveLength(1);
 
-    await startRedis();
+    await redis.start();
     await open.server.waitFor((l) => /quota store redis .* reachable again/.test(l.msg), 10_000);
     await closed.server.waitFor((l) => /reachable again/.test(l.msg), 10_000);
     expect((await proxyRequest(closed.port, url('/back'))).status).toBe(200);

@@ -41,7 +41,7 @@ describe('loadConfig: valid files', () => {
 
   it('an empty file gives the defaults, with durations and sizes in ms and bytes', () => {
     const { config } = loadConfig(write(''));
-    expect(config.listeners).toEqual([{ address: '127.0.0.1', port: 3128, mode: 'forward' }]);
+    expect(config.listeners).toEqual([{ address: '127.0.0.1', port: 3128, mode: 'forward', proxyProtocol: 'off', proxyFrom: [] }]);
     expect(config.timeouts.requestHeaders).toBe(10_000);
     expect(config.timeouts.tunnelIdle).toBe(600_000);
     expect(config.limits.maxHeaderSize).toBe(65_536);
