@@ -178,7 +178,9 @@ export class ProxyServer {
       this.log.info({ address: a.address, port: a.port, mode: l.mode }, `listening on ${fmt(a)}`);
     }
     this.listening = true;
-    await this.admin.listen();
+    const admin = await this.admin.listen();
+    // The admin API must not be reachable through the proxy (it trusts loopback callers).
+    if (admin) this.self.add(admin.address, admin.port);
     return out;
   }
 
