@@ -50,6 +50,11 @@ export class Authenticator {
     return this.opts.realm;
   }
 
+  /** How much each table holds (each bounded by its configured size), for status and tests. */
+  get sizes(): { credentials: number; lockedUsers: number; lockedAddresses: number; checking: number } {
+    return { credentials: this.cache.size, lockedUsers: this.lockout.size, lockedAddresses: this.addressLockout.size, checking: this.pending.size };
+  }
+
   /** The identity, null when anonymous, or a promise of either; throws AUTH_* ProxyErrors. */
   identify(header: string | undefined, clientIp: string): Identity | null | Promise<Identity> {
     if (header === undefined || header === '') return this.sources.lookup(clientIp) ?? null;

@@ -94,6 +94,12 @@ const auth = z
         maxDelay: positiveDuration.prefault('15m'),
         /** Failures are forgotten after this long without a new one. */
         window: positiveDuration.prefault('15m'),
+        /**
+         * User names (and, separately, client addresses) whose failures are remembered, at
+         * most; the least recently failed are forgotten first, so a spray of names cannot
+         * exhaust memory.
+         */
+        maxTracked: z.number().int().min(100).default(100_000),
       })
       .prefault({}),
   })
