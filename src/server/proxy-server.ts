@@ -355,6 +355,7 @@ export class ProxyServer {
       // The CA and the leaf cache are loaded once, when interception is first set up.
       ['tls.ca', old.tls.ca, next.config.tls.ca],
       ['tls.leafCacheSize', old.tls.leafCacheSize, next.config.tls.leafCacheSize],
+      ['tls.leafDiskCacheSize', old.tls.leafDiskCacheSize, next.config.tls.leafDiskCacheSize],
       ['cache.enabled', old.cache.enabled, next.config.cache.enabled],
       ['cache.memory', old.cache.memory, next.config.cache.memory],
       ['cache.disk', old.cache.disk, next.config.cache.disk],

@@ -46,6 +46,10 @@ export interface LeafFactoryStats {
   /** Requests that joined an issuance already in flight for the same host. */
   coalesced: number;
   storeErrors: number;
+  /** Leaves held in memory now (at most maxEntries). */
+  cached?: number;
+  /** Leaves in the store now, when the store keeps count (a bounded disk store). */
+  stored?: number;
 }
 
 export interface LeafFactoryOptions extends LeafSignerOptions {
@@ -70,6 +74,8 @@ export interface LeafFactoryOptions extends LeafSignerOptions {
 export interface CreateLeafFactoryOptions extends Omit<LeafFactoryOptions, 'leafKey'> {
   /** Folder for the shared leaf key (leaf-key.pem) and, unless `store` is given, hosts/<host>.pem. */
   cacheDir?: string;
+  /** Bound on the files in <cacheDir>/hosts (least recently used deleted first); none by default. */
+  storeMaxEntries?: number;
   /** Use this key instead of loading or generating one. */
   leafKey?: LeafKey;
 }
@@ -106,7 +112,7 @@ export class LeafFactory {
       leafKey = loaded.key;
     }
     leafKey ??= await generateLeafKey();
-    const store = options.store ?? (options.cacheDir ? new DiskCertStore(join(options.cacheDir, LEAF_HOSTS_DIR)) : undefined);
+    const store = options.store ?? (options.cacheDir ? new DiskCertStore(join(options.cacheDir, LEAF_HOSTS_DIR), options.storeMaxEntries) : undefined);
     return new LeafFactory({ ...options, leafKey, store });
   }
 
@@ -171,7 +177,8 @@ export class LeafFactory {
   }
 
   get stats(): Readonly<LeafFactoryStats> {
-    return { ...this.#stats };
+    const stored = this.#store?.size;
+    return { ...this.#stats, cached: this.#memory.size, ...(stored !== undefined ? { stored } : {}) };
   }
 
   /** How many leaves are held in memory. */
