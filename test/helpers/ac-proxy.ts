@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { loadConfig } from '../../src/config/load.js';
 import { ProxyServer } from '../../src/server/proxy-server.js';
-import { baseConfig, LogSink, merge } from './proxy.js';
+import { baseConfig, listenOrClean, LogSink, merge } from './proxy.js';
 
 /**
  * A real egressd for the access-control and exhaustion tests: every listener's bound
@@ -46,14 +46,7 @@ export async function startAcProxy(opts: AcProxyOptions = {}): Promise<AcProxy> 
   const access = new LogSink();
   const server = new LogSink();
   const proxy = new ProxyServer(loadConfig(configFile), { accessLog: access, serverLog: server, hostsFile });
-  let ports: number[];
-  try {
-    ports = (await proxy.listen()).map((b) => b.port);
-  } catch (err) {
-    await proxy.close(0);
-    rmSync(dir, { recursive: true, force: true });
-    throw err;
-  }
+  const ports = (await listenOrClean(proxy, dir)).map((b) => b.port);
   return {
     proxy,
     ports,
