@@ -66,11 +66,12 @@ describe('CONNECT refusals', () => {
     expect(headersOf(r.text)['x-egressd-error']).toMatch(code);
   });
 
-  it('logs a strict-validation refusal as BAD_TARGET with the raw target', async () => {
+  it('logs a strict-validation refusal as BAD_TARGET with the raw target, userinfo redacted', async () => {
     const r = await rawExchange(px.port, 'CONNECT u@example.com:443 HTTP/1.1\r\nHost: example.com\r\n\r\n');
     expect(statusOf(r.text)).toBe(400);
     expect(headersOf(r.text)['x-egressd-error']).toMatch(/^BAD_TARGET: /);
-    const line = await px.access.waitFor((l) => l.method === 'CONNECT' && l.url === 'u@example.com:443');
+    // The userinfo may be a credential: the log keeps its place, not its value.
+    const line = await px.access.waitFor((l) => l.method === 'CONNECT' && l.url === '***@example.com:443');
     expect(line).toMatchObject({ status: 400, error: 'BAD_TARGET' });
   });
 

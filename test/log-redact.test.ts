@@ -14,6 +14,10 @@ describe('redactUrl', () => {
     ['HTTPS://u@e.example:8443/?k=v', true, 'HTTPS://***@e.example:8443/?k=***'],
     ['http://e.example/mail/a@b.example', false, 'http://e.example/mail/a@b.example'],
     ['e.example:443', true, 'e.example:443'],
+    // Regression: a CONNECT target with userinfo was logged with the password.
+    ['alice:s3cret@e.example:443', false, '***@e.example:443'],
+    ['u@[::1]:443', false, '***@[::1]:443'],
+    ['/mail/a@b.example', false, '/mail/a@b.example'],
     ['/local?x=1', true, '/local?x=***'],
   ];
   for (const [url, query, want] of table) it(`${url} (query ${query}) → ${want}`, () => expect(redactUrl(url, query)).toBe(want));

@@ -50,6 +50,11 @@ export class Authenticator {
     return this.opts.realm;
   }
 
+  /** How much each table holds (each bounded by its configured size), for status and tests. */
+  get sizes(): { credentials: number; lockedUsers: number; lockedAddresses: number; checking: number } {
+    return { credentials: this.cache.size, lockedUsers: this.lockout.size, lockedAddresses: this.addressLockout.size, checking: this.pending.size };
+  }
+
   /** The identity, null when anonymous, or a promise of either; throws AUTH_* ProxyErrors. */
   identify(header: string | undefined, clientIp: string): Identity | null | Promise<Identity> {
     if (header === undefined || header === '') return this.sources.lookup(clientIp) ?? null;
@@ -69,18 +74,36 @@ export class Authenticator {
     if (wait > 0) throw this.locked(user, clientIp, wait);
     const inFlight = this.pending.get(key);
     if (inFlight) return inFlight;
+    // Concurrent guesses wait for a running check to end, then are judged again (maybe locked by now).
+    const busy = !this.lockout.mayCheck(user) ? this.lockout.settled(user) : !this.addressLockout.mayCheck(clientIp) ? this.addressLockout.settled(clientIp) : null;
+    if (busy) return busy.then(() => this.identify(header, clientIp) as Identity | Promise<Identity>);
     const revision = this.store.revision(user);
+    const doneUser = this.lockout.begin(user);
+    const doneAddress = this.addressLockout.begin(clientIp);
+    // Released after the outcome is recorded, so a waiting guess sees the new failure count.
+    const release = (): void => {
+      doneUser();
+      doneAddress();
+    };
     const p = this.store.verify(user, password).then(
       (id) => {
         this.pending.delete(key);
-        if (!id) return this.failed(user, clientIp);
+        if (!id) {
+          try {
+            return this.failed(user, clientIp);
+          } finally {
+            release();
+          }
+        }
         this.lockout.succeed(user);
         // The revision read before the check: a change meanwhile invalidates this entry.
         this.cache.set(key, id, revision ?? this.store!.revision(user));
+        release();
         return id;
       },
       (err: unknown) => {
         this.pending.delete(key);
+        release();
         throw err;
       },
     );

@@ -18,6 +18,12 @@ interface State {
   lockedUntil: number;
 }
 
+/** Checks under way for one key, and who waits for one of them to end. */
+interface Checking {
+  n: number;
+  waiters: (() => void)[];
+}
+
 /**
  * Failed-attempt tracking with exponential backoff, per key (a user name, or a client
  * address: one instance each). After `threshold` failures the key is locked for baseDelay, then 2x, 4x…
@@ -25,6 +31,7 @@ interface State {
  */
 export class Lockout {
   private readonly states: LRUCache<string, State>;
+  private readonly checking = new Map<string, Checking>();
 
   constructor(
     private readonly opts: LockoutOptions,
@@ -65,5 +72,44 @@ export class Lockout {
 
   failures(key: string): number {
     return this.states.get(key)?.failures ?? 0;
+  }
+
+  /**
+   * May one more password check start for `key` now? Checks are slow (bcrypt, LDAP), so
+   * without this a burst of concurrent guesses would all pass the lock test before the
+   * first one fails. Only as many may run at once as could still fail without a lock
+   * (`threshold - failures`, and one at a time once the key has been locked before):
+   * the number of passwords ever checked stays within the threshold.
+   */
+  mayCheck(key: string): boolean {
+    if (this.opts.threshold === 0) return true;
+    const running = this.checking.get(key)?.n ?? 0;
+    return running < Math.max(1, this.opts.threshold - this.failures(key));
+  }
+
+  /** A check for `key` started; call `done` exactly once when it has ended. */
+  begin(key: string): () => void {
+    if (this.opts.threshold === 0) return () => {};
+    let c = this.checking.get(key);
+    if (!c) this.checking.set(key, (c = { n: 0, waiters: [] }));
+    c.n++;
+    const entry = c;
+    return () => {
+      entry.n--;
+      if (entry.n === 0) this.checking.delete(key);
+      for (const w of entry.waiters.splice(0)) w();
+    };
+  }
+
+  /** Resolves when one of `key`'s running checks ends (at once if none is running). */
+  settled(key: string): Promise<void> {
+    const c = this.checking.get(key);
+    if (!c) return Promise.resolve();
+    return new Promise((resolve) => c.waiters.push(resolve));
+  }
+
+  /** Keys tracked (failures or locks), at most `maxKeys`. */
+  get size(): number {
+    return this.states.size;
   }
 }

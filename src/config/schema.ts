@@ -96,6 +96,12 @@ const auth = z
         maxDelay: positiveDuration.prefault('15m'),
         /** Failures are forgotten after this long without a new one. */
         window: positiveDuration.prefault('15m'),
+        /**
+         * User names (and, separately, client addresses) whose failures are remembered, at
+         * most; the least recently failed are forgotten first, so a spray of names cannot
+         * exhaust memory.
+         */
+        maxTracked: z.number().int().min(100).default(100_000),
       })
       .prefault({}),
   })
@@ -224,8 +230,10 @@ export const configSchema = z.strictObject({
           validityDays: z.number().int().min(1).max(36500).default(3650),
         })
         .prefault({}),
-      /** Issued leaf certificates kept in memory, and on disk in <ca.dir>/leaves. */
+      /** Issued leaf certificates kept in memory (each with its TLS context). */
       leafCacheSize: z.number().int().min(1).default(10_000),
+      /** Leaf certificates kept in <ca.dir>/leaves/hosts at most; the least recently used file is deleted first. */
+      leafDiskCacheSize: z.number().int().min(1).default(100_000),
       /**
        * Roots origins are verified against: "system" (SSL_CERT_FILE, else the OS bundle,
        * else Node's) or "bundled" (Node's copy of Mozilla's list only).

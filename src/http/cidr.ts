@@ -77,11 +77,33 @@ export class CidrSet {
   }
 }
 
-/** "::ffff:127.0.0.1" → "127.0.0.1"; other addresses unchanged. */
+/**
+ * An IPv4-mapped IPv6 address as its IPv4 form ("::ffff:127.0.0.1" → "127.0.0.1");
+ * other addresses unchanged. Every spelling of the mapped range counts
+ * ("::ffff:7f00:1", "0:0:0:0:0:ffff:127.0.0.1"): a socket connects them all to the
+ * same IPv4 host, so a check on one spelling must hold for the others.
+ */
 export function unmapIPv4(ip: string): string {
   if (ip.length > 7 && (ip.startsWith('::ffff:') || ip.startsWith('::FFFF:'))) {
     const rest = ip.slice(7);
     if (isIP(rest) === 4) return rest;
   }
+  if (ip.length > 7 && ip.includes(':') && /ffff/i.test(ip)) {
+    const key = ipKey(ip);
+    if (key?.v === 4) return `${key.n >>> 24}.${(key.n >>> 16) & 255}.${(key.n >>> 8) & 255}.${key.n & 255}`;
+  }
   return ip;
+}
+
+/**
+ * One spelling per address, for comparing addresses as strings: IPv4 dotted (mapped
+ * forms unmapped), IPv6 as eight lowercase groups without compression ("::1" →
+ * "0:0:0:0:0:0:0:1"). Anything that is not an IP literal is returned as it is.
+ */
+export function canonicalIp(ip: string): string {
+  const a = unmapIPv4(ip);
+  if (isIP(a) !== 6) return a;
+  const key = ipKey(a);
+  if (!key || key.v !== 6) return a;
+  return key.w.flatMap((w) => [(w >>> 16).toString(16), (w & 0xffff).toString(16)]).join(':');
 }

@@ -17,6 +17,6 @@ export function buildAuth(config: Readonly<Config>, log: Logger): { auth: Authen
   const ldap = a.ldap ? new LdapUserStore(a.ldap, (u) => files.groupsOf(u), log) : null;
   const store: UserStore | null = a.users ? new ChainStore(files, ldap) : ldap;
   const sources = new SourceIdentities(a.sources, (u) => files.groupsOf(u), () => files.generation);
-  const auth = new Authenticator(store, sources, { realm: a.realm, cacheTtl: a.cacheTtl, cacheSize: a.cacheSize, lockout: a.lockout, addressLockout: { ...a.lockout, threshold: a.lockout.addressThreshold } }, log);
+  const auth = new Authenticator(store, sources, { realm: a.realm, cacheTtl: a.cacheTtl, cacheSize: a.cacheSize, lockout: { ...a.lockout, maxKeys: a.lockout.maxTracked }, addressLockout: { ...a.lockout, threshold: a.lockout.addressThreshold, maxKeys: a.lockout.maxTracked } }, log);
   return { auth, userFiles: files };
 }

@@ -185,7 +185,9 @@ export class ProxyServer {
       this.log.info({ address: a.address, port: a.port, mode: l.mode, ...pp }, `listening on ${formatBound(a)}`);
     }
     this.listening = true;
-    await this.admin.listen();
+    const admin = await this.admin.listen();
+    // The admin API must not be reachable through the proxy (it trusts loopback callers).
+    if (admin) this.self.add(admin.address, admin.port);
     return out;
   }
 
@@ -361,6 +363,7 @@ export class ProxyServer {
       // The CA and the leaf cache are loaded once, when interception is first set up.
       ['tls.ca', old.tls.ca, next.config.tls.ca],
       ['tls.leafCacheSize', old.tls.leafCacheSize, next.config.tls.leafCacheSize],
+      ['tls.leafDiskCacheSize', old.tls.leafDiskCacheSize, next.config.tls.leafDiskCacheSize],
       ['cache.enabled', old.cache.enabled, next.config.cache.enabled],
       ['cache.memory', old.cache.memory, next.config.cache.memory],
       ['cache.disk', old.cache.disk, next.config.cache.disk],

@@ -48,6 +48,10 @@ export interface LeafFactoryStats {
   storeErrors: number;
   /** Issuances under way now (a gauge, not a counter). */
   issuing: number;
+  /** Leaves held in memory now (at most maxEntries). */
+  cached?: number;
+  /** Leaves in the store now, when the store keeps count (a bounded disk store). */
+  stored?: number;
 }
 
 export interface LeafFactoryOptions extends LeafSignerOptions {
@@ -72,6 +76,8 @@ export interface LeafFactoryOptions extends LeafSignerOptions {
 export interface CreateLeafFactoryOptions extends Omit<LeafFactoryOptions, 'leafKey'> {
   /** Folder for the shared leaf key (leaf-key.pem) and, unless `store` is given, hosts/<host>.pem. */
   cacheDir?: string;
+  /** Bound on the files in <cacheDir>/hosts (least recently used deleted first); none by default. */
+  storeMaxEntries?: number;
   /** Use this key instead of loading or generating one. */
   leafKey?: LeafKey;
 }
@@ -97,7 +103,7 @@ export class LeafFactory {
   readonly #contextOptions: LeafFactoryOptions['secureContextOptions'];
   readonly #now: () => number;
   readonly #onEvent: (event: LeafEvent) => void;
-  readonly #stats: Omit<LeafFactoryStats, 'issuing'> = { issued: 0, memoryHits: 0, storeHits: 0, storeDiscarded: 0, coalesced: 0, storeErrors: 0 };
+  readonly #stats: Omit<LeafFactoryStats, 'issuing' | 'cached' | 'stored'> = { issued: 0, memoryHits: 0, storeHits: 0, storeDiscarded: 0, coalesced: 0, storeErrors: 0 };
 
   /** Load the leaf key from `cacheDir` (or generate one), then build the factory. */
   static async create(options: CreateLeafFactoryOptions): Promise<LeafFactory> {
@@ -108,7 +114,7 @@ export class LeafFactory {
       leafKey = loaded.key;
     }
     leafKey ??= await generateLeafKey();
-    const store = options.store ?? (options.cacheDir ? new DiskCertStore(join(options.cacheDir, LEAF_HOSTS_DIR)) : undefined);
+    const store = options.store ?? (options.cacheDir ? new DiskCertStore(join(options.cacheDir, LEAF_HOSTS_DIR), options.storeMaxEntries) : undefined);
     return new LeafFactory({ ...options, leafKey, store });
   }
 
@@ -173,7 +179,8 @@ export class LeafFactory {
   }
 
   get stats(): Readonly<LeafFactoryStats> {
-    return { ...this.#stats, issuing: this.#inflight.size };
+    const stored = this.#store?.size;
+    return { ...this.#stats, issuing: this.#inflight.size, cached: this.#memory.size, ...(stored !== undefined ? { stored } : {}) };
   }
 
   /** How many leaves are held in memory. */

@@ -40,7 +40,7 @@ export class Interceptor {
 
   /** Load the CA (creating it on first use, and saying so) and the leaf factory. */
   static async create(config: Readonly<Config>, log: Logger): Promise<Interceptor> {
-    const { ca: c, leafCacheSize } = config.tls;
+    const { ca: c, leafCacheSize, leafDiskCacheSize } = config.tls;
     const passphrase = process.env[c.passphraseEnv] || undefined;
     const { ca, created, warnings } = await loadOrCreateCa(c.dir, {
       passphrase,
@@ -53,7 +53,7 @@ export class Interceptor {
       log.info({ dir: c.dir, subject: d.subject, sha256: d.fingerprintSha256 }, 'interception CA loaded');
     }
     for (const w of warnings) log.warn(w);
-    const leaves = await LeafFactory.create({ ca, cacheDir: join(c.dir, 'leaves'), maxEntries: leafCacheSize });
+    const leaves = await LeafFactory.create({ ca, cacheDir: join(c.dir, 'leaves'), maxEntries: leafCacheSize, storeMaxEntries: leafDiskCacheSize });
     return new Interceptor(ca, leaves, log, config);
   }
 

@@ -1,6 +1,6 @@
 import { connect, isIP, type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { unmapIPv4 } from '../http/cidr.js';
+import { canonicalIp } from '../http/cidr.js';
 import { ProxyError, toProxyError } from '../http/errors.js';
 import { performance } from 'node:perf_hooks';
 import type { AddressGuard } from './address-guard.js';
@@ -13,23 +13,39 @@ export interface Dialed {
   address: string;
 }
 
-/** Endpoints the proxy itself listens on: connecting there would loop through egressd. */
+const ANY4 = '0.0.0.0';
+const ANY6 = canonicalIp('::');
+const LOOPBACK6 = canonicalIp('::1');
+
+/**
+ * Endpoints the proxy itself listens on (forward, transparent and admin listeners):
+ * connecting there would loop through egressd, or hand a client the admin API.
+ * Addresses are compared in one canonical spelling, so "::ffff:7f00:1" and
+ * "0:0:0:0:0:ffff:127.0.0.1" are 127.0.0.1 here as they are to the kernel.
+ */
 export class SelfEndpoints {
   private readonly exact = new Set<string>();
   private readonly wildcardPorts = new Set<number>();
+  /** Every port we listen on, whatever the address: the cheap first test. */
+  private readonly ports = new Set<number>();
 
   add(address: string, port: number): void {
-    const a = unmapIPv4(address);
-    if (a === '0.0.0.0' || a === '::') this.wildcardPorts.add(port);
+    const a = canonicalIp(address);
+    this.ports.add(port);
+    if (a === ANY4 || a === ANY6) this.wildcardPorts.add(port);
     else this.exact.add(`${a}|${port}`);
   }
 
   has(address: string, port: number): boolean {
-    const a = unmapIPv4(address);
+    if (!this.ports.has(port)) return false;
+    const a = canonicalIp(address);
     if (this.exact.has(`${a}|${port}`)) return true;
+    // The unspecified address as a destination means "this host" (RFC 1122 §3.2.1.3;
+    // Linux connects 0.0.0.0 and :: to a local address), whatever address we bound.
+    if (a === ANY4 || a === ANY6) return true;
     if (!this.wildcardPorts.has(port)) return false;
-    if (a.startsWith('127.') || a === '::1') return true;
-    return Object.values(networkInterfaces()).some((list) => list?.some((i) => unmapIPv4(i.address) === a));
+    if (a.startsWith('127.') || a === LOOPBACK6) return true;
+    return Object.values(networkInterfaces()).some((list) => list?.some((i) => canonicalIp(i.address) === a));
   }
 }
 

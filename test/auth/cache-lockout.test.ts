@@ -57,6 +57,39 @@ describe('Lockout', () => {
     expect(off.fail('k')).toBe(0);
     expect(off.retryAfter('k')).toBe(0);
   });
+
+  it('admits only as many concurrent checks as could fail before the lock, one at a time once locked before', async () => {
+    const l = new Lockout({ threshold: 3, baseDelay: 1000, maxDelay: 1000, window: 60_000 });
+    const done = [l.begin('k'), l.begin('k')];
+    expect(l.mayCheck('k')).toBe(true);
+    done.push(l.begin('k'));
+    expect(l.mayCheck('k')).toBe(false);
+    expect(l.mayCheck('other')).toBe(true);
+    const woken = l.settled('k');
+    l.fail('k');
+    done[0]!();
+    await woken;
+    // One failure recorded, two still running: 3 - 1 = 2 may run, and 2 do.
+    expect(l.mayCheck('k')).toBe(false);
+    done[1]!();
+    done[2]!();
+    expect(l.mayCheck('k')).toBe(true);
+    l.fail('k');
+    l.fail('k');
+    // At the threshold: one check at a time (each failure now relocks).
+    const one = l.begin('k');
+    expect(l.mayCheck('k')).toBe(false);
+    one();
+    await expect(l.settled('k')).resolves.toBeUndefined();
+  });
+
+  it('is bounded by maxKeys, forgetting the least recently failed', () => {
+    const l = new Lockout({ threshold: 3, baseDelay: 1000, maxDelay: 1000, window: 60_000, maxKeys: 100 });
+    for (let i = 0; i < 1000; i++) l.fail(`user${i}`);
+    expect(l.size).toBe(100);
+    expect(l.failures('user999')).toBe(1);
+    expect(l.failures('user0')).toBe(0);
+  });
 });
 
 describe('CredentialCache', () => {

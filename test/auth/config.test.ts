@@ -39,7 +39,7 @@ describe('auth config', () => {
   it('has defaults, and resolves users and groupsFile against the config folder', () => {
     const { config } = load('auth:\n  users: users.htpasswd\n  groupsFile: /etc/egressd/groups\n').load();
     expect(config.auth).toMatchObject({ required: false, realm: 'egressd', users: join(dir, 'users.htpasswd'), groupsFile: '/etc/egressd/groups', cacheTtl: 300_000, watch: true });
-    expect(config.auth.lockout).toEqual({ threshold: 5, addressThreshold: 20, baseDelay: 1000, maxDelay: 900_000, window: 900_000 });
+    expect(config.auth.lockout).toEqual({ threshold: 5, addressThreshold: 20, baseDelay: 1000, maxDelay: 900_000, window: 900_000, maxTracked: 100_000 });
   });
 
   it.each([

@@ -5,7 +5,7 @@ import { stringify } from 'yaml';
 import { loadConfig } from '../../src/config/load.js';
 import { ProxyServer } from '../../src/server/proxy-server.js';
 import { ORIGIN_NAMES } from './icp-certs.js';
-import { baseConfig, LogSink, merge, type LogLine } from './proxy.js';
+import { baseConfig, listenOrClean, LogSink, merge, type LogLine } from './proxy.js';
 
 /**
  * A real egressd with TLS interception for the intercept-* tests. Like startTestProxy,
@@ -60,17 +60,8 @@ export async function startIcpProxy(opts: IcpProxyOptions = {}): Promise<IcpProx
   const access = new LogSink();
   const server = new LogSink();
   const proxy = new ProxyServer(loadConfig(configFile), { accessLog: access, serverLog: server, hostsFile });
-  let port: number;
-  let ports: number[];
-  try {
-    const bound = await proxy.listen();
-    ports = bound.map((b) => b.port);
-    port = ports[0]!;
-  } catch (err) {
-    await proxy.close(0);
-    rmSync(dir, { recursive: true, force: true });
-    throw err;
-  }
+  const ports = (await listenOrClean(proxy, dir)).map((b) => b.port);
+  const port = ports[0]!;
   return {
     proxy,
     port,

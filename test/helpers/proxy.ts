@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { stringify } from 'yaml';
 import { loadConfig } from '../../src/config/load.js';
-import { ProxyServer } from '../../src/server/proxy-server.js';
+import { ProxyServer, type BoundAddress } from '../../src/server/proxy-server.js';
 
 export interface LogLine {
   level: number;
@@ -109,4 +109,15 @@ export async function startTestProxy(overrides: Record<string, unknown> = {}): P
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Bind a proxy's listeners; if that fails, close it and remove its folder, then rethrow. */
+export async function listenOrClean(proxy: ProxyServer, dir: string): Promise<BoundAddress[]> {
+  try {
+    return await proxy.listen();
+  } catch (err) {
+    await proxy.close(0);
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CidrSet, parseCidr, unmapIPv4 } from '../../src/http/cidr.js';
+import { canonicalIp, CidrSet, parseCidr, unmapIPv4 } from '../../src/http/cidr.js';
 
 describe('parseCidr', () => {
   it.each([
@@ -72,7 +72,27 @@ describe('unmapIPv4', () => {
     ['::ffff:zz', '::ffff:zz'],
     ['127.0.0.1', '127.0.0.1'],
     ['::1', '::1'],
+    // Other spellings of the mapped range reach the same IPv4 host (regression: the loop check missed them).
+    ['::ffff:7f00:1', '127.0.0.1'],
+    ['0:0:0:0:0:ffff:127.0.0.1', '127.0.0.1'],
+    ['0:0:0:0:0:FFFF:a9fe:a9fe', '169.254.169.254'],
+    ['::ffff:0:0', '0.0.0.0'],
+    ['ffff::1', 'ffff::1'],
   ])('%s → %s', (a, b) => {
     expect(unmapIPv4(a)).toBe(b);
+  });
+});
+
+describe('canonicalIp', () => {
+  it.each([
+    ['::1', '0:0:0:0:0:0:0:1'],
+    ['0:0:0:0:0:0:0:1', '0:0:0:0:0:0:0:1'],
+    ['::', '0:0:0:0:0:0:0:0'],
+    ['FD00:EC2::254', 'fd00:ec2:0:0:0:0:0:254'],
+    ['::ffff:7f00:1', '127.0.0.1'],
+    ['10.0.0.1', '10.0.0.1'],
+    ['not-an-ip', 'not-an-ip'],
+  ])('%s → %s', (a, b) => {
+    expect(canonicalIp(a)).toBe(b);
   });
 });

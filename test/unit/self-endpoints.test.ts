@@ -31,4 +31,22 @@ describe('SelfEndpoints (loop detection by destination address)', () => {
     expect(s.has('127.0.0.1', 3128)).toBe(true);
     expect(s.has('::1', 443)).toBe(false);
   });
+
+  it.each([
+    ['127.0.0.1', 3128, '::ffff:7f00:1', true],
+    ['127.0.0.1', 3128, '0:0:0:0:0:ffff:127.0.0.1', true],
+    // Regression: 0.0.0.0 and :: as destinations reach whatever we bound on that port.
+    ['127.0.0.1', 3128, '0.0.0.0', true],
+    ['127.0.0.1', 3128, '::', true],
+    ['127.0.0.1', 3128, '::ffff:0.0.0.0', true],
+    ['::1', 3128, '0:0:0:0:0:0:0:1', true],
+    ['::1', 3128, '127.0.0.1', false],
+    ['127.0.0.1', 3128, '0.0.0.0', true],
+    ['127.0.0.1', 3129, '0.0.0.0', false],
+    ['127.0.0.1', 3128, '::127.0.0.1', false],
+  ] as const)('listener %s:%d, destination %s → %s', (listen, port, dest, want) => {
+    const s = new SelfEndpoints();
+    s.add(listen, 3128);
+    expect(s.has(dest, port)).toBe(want);
+  });
 });
