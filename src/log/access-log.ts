@@ -137,6 +137,8 @@ export interface AccessLogOptions {
    * place every request and tunnel passes when it ends. Must be cheap and not throw.
    */
   onRecord?: ((r: AccessRecord, now: number) => void) | null;
+  /** Fields written first on every line (`{ worker: 2 }` when several workers share the file). */
+  base?: Record<string, unknown> | null;
 }
 
 /** How long an access-log line may wait in the buffer on a quiet proxy. */
@@ -171,7 +173,7 @@ export class AccessLog {
       lastReport = now;
       opts.onProblem?.(`access log write failed: ${err.message}`);
     });
-    this.logger = pino({ base: null, timestamp: cachedIsoTime(), level: 'info' }, this.dest);
+    this.logger = pino({ base: opts.base ?? null, timestamp: cachedIsoTime(), level: 'info' }, this.dest);
     this.flusher = setInterval(() => this.flushAsync(), FLUSH_MS);
     this.flusher.unref();
   }
@@ -260,8 +262,9 @@ export class AccessLog {
 }
 
 /** The diagnostic log (start, reload, faults), separate from the access log. */
-export function createServerLog(target: LogTarget, level: string): { log: Logger; dest: Destination } {
-  // Synchronous: diagnostics are rare and must not be lost when the process dies.
+export function createServerLog(target: LogTarget, level: string, base: Record<string, unknown> | null = null): { log: Logger; dest: Destination } {
+  // Synchronous: diagnostics are rare and must not be lost when the process dies. One
+  // write(2) per line: with O_APPEND, processes sharing the file never split a line.
   const dest = openDestination(target, true);
-  return { log: pino({ base: null, timestamp: pino.stdTimeFunctions.isoTime, level }, dest), dest };
+  return { log: pino({ base, timestamp: pino.stdTimeFunctions.isoTime, level }, dest), dest };
 }
