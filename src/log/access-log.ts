@@ -226,6 +226,31 @@ export class AccessLog {
     this.dest.reopen?.();
   }
 
+  /**
+   * Write what is buffered to the file as it is now (renamed by the rotating primary),
+   * reopen the path, and resolve once the new file is open (at most `ms`): after that,
+   * no line of this process goes to the old file.
+   */
+  reopenAndWait(ms = 2000): Promise<void> {
+    const d = this.dest as Destination & { once?: (e: string, f: () => void) => void; removeListener?: (e: string, f: () => void) => void };
+    try {
+      d.flushSync?.();
+    } catch {
+      // not open yet: nothing was written to the old file
+    }
+    if (!d.reopen || !d.once) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        d.removeListener?.('ready', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      d.once!('ready', done);
+      d.reopen!();
+    });
+  }
+
   /** Flush and close the file (once it is open): for embedders and tests that remove it afterwards. */
   async close(): Promise<void> {
     clearInterval(this.flusher);
