@@ -153,8 +153,11 @@ describe('workers: 2', () => {
     expect(workersOf((l) => String(l.url).includes('/after-reload/'))).toEqual(new Set([1, 2]));
   });
 
-  it('a worker killed by PID is restarted, and requests keep succeeding meanwhile', async () => {
+  it('a worker killed by PID is restarted (with the config in force, not a broken file on disk), and requests keep succeeding meanwhile', async () => {
     await flushed(); // its buffered log lines are on disk before it is killed
+    // Someone saved a broken file and has not sent SIGHUP: the restart must not read it.
+    const good = readFileSync(c.configFile, 'utf8');
+    c.write('egressd.yaml', `${good}\nlisteners: 3\n`);
     const status = JSON.parse((await adminGet(adminPort, '/api/status')).body) as { workers: { id: number; pid: number }[] };
     const victim = status.workers.find((w) => w.id === 2)!.pid;
     process.kill(victim, 'SIGKILL');
@@ -167,13 +170,15 @@ describe('workers: 2', () => {
       await new Promise((r) => setTimeout(r, 20));
     }
     await restart;
+    c.write('egressd.yaml', good);
     expect(during.length).toBeGreaterThan(0);
     expect(during.every((s) => s === 200)).toBe(true);
     const after = JSON.parse((await adminGet(adminPort, '/api/status')).body) as { workers: { id: number; pid: number; restarts: number }[] };
     const w2 = after.workers.find((w) => w.id === 2)!;
     expect(w2.pid).not.toBe(victim);
     expect(w2.restarts).toBe(1);
-    for (let i = 0; i < 8; i++) expect((await get(`/after-restart/${i}`)).status).toBe(200);
+    // The restarted worker runs the reloaded config (proxy.name: renamed) too.
+    for (let i = 0; i < 8; i++) expect((await get(`/after-restart/${i}`)).headers.via).toBe('1.1 renamed');
     await flushed();
     expect(workersOf((l) => String(l.url).includes('/after-restart/'))).toEqual(new Set([1, 2]));
   });
