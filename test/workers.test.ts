@@ -2,6 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decode } from '../src/cache/disk-format.js';
 import { tlsThroughProxy } from './helpers/icp-client.js';
 import { startOrigin, type Origin } from './helpers/origin.js';
 import { parseProm } from './helpers/prom-text.js';
@@ -45,6 +46,7 @@ describe('workers: 2', () => {
   beforeAll(async () => {
     origin = await startOrigin((req, res) => {
       const delay = Number(new URL(req.url!, 'http://x').searchParams.get('delay') ?? 0);
+      if (req.url!.startsWith('/cacheable')) res.setHeader('cache-control', 'max-age=600');
       const t = setTimeout(() => res.end(`ok ${req.url} via=${req.headers.via}`), delay);
       res.on('close', () => clearTimeout(t));
     });
@@ -57,6 +59,7 @@ describe('workers: 2', () => {
       // One hour per token after a burst of 10: the 11th request is refused whatever the timing.
       quota: { profiles: { tight: { rate: '1/h', burst: 10 } } },
       tls: { intercept: 'hosts', include: ['*.new.test'], ca: { dir: 'certs' } },
+      cache: { disk: { dir: 'cache' } },
       log: { access: 'access.log', server: 'stderr', rotate: { size: '16KiB', gzip: false, keep: 1000 } },
       timeouts: { shutdownGrace: '5s' },
     });
@@ -116,6 +119,27 @@ describe('workers: 2', () => {
     expect(new X509Certificate(readFileSync(join(c.dir, 'certs', 'leaves', 'hosts', file))).verify(ca.publicKey)).toBe(true);
     expect(readdirSync(join(c.dir, 'certs')).filter((n) => n.endsWith('.pem')).sort()).toEqual(['ca-key.pem', 'ca.pem']);
     await until(() => workersOf((l) => l.kind === 'connect' && l.sni === 'fresh.new.test').size === 2, 5000, 'tunnel lines from both workers');
+  });
+
+  it('the disk cache tier shared by both workers stays whole under concurrent writers; memory tiers are per worker', async () => {
+    const replies = await Promise.all(Array.from({ length: 8 }, () => get('/cacheable/one')));
+    expect(replies.map((r) => r.status)).toEqual(Array(8).fill(200));
+    // Each worker coalesces its own misses: one upstream fetch per worker at most.
+    const fetched = origin.requests.filter((r) => r.url === '/cacheable/one').length;
+    expect(fetched).toBeGreaterThanOrEqual(1);
+    expect(fetched).toBeLessThanOrEqual(2);
+    await until(() => readdirSync(join(c.dir, 'cache')).some((n) => n.endsWith('.entry')), 5000, 'the disk entry');
+    await new Promise((r) => setTimeout(r, 300));
+    const names = readdirSync(join(c.dir, 'cache'));
+    expect(names.filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    // Every file decodes (decode throws on a torn one); exactly one holds this URL.
+    const files = names.filter((n) => n.endsWith('.entry')).map((n) => decode(readFileSync(join(c.dir, 'cache', n))));
+    const mine = files.filter((f) => f.url === url('/cacheable/one'));
+    expect(mine).toHaveLength(1);
+    expect(mine[0]!.variants).toHaveLength(1);
+    // Later requests are hits in whichever worker takes them.
+    for (let i = 0; i < 6; i++) expect((await get('/cacheable/one')).headers['x-cache']).toMatch(/^HIT/);
+    expect(origin.requests.filter((r) => r.url === '/cacheable/one').length).toBe(fetched);
   });
 
   it('/metrics counts the requests of both workers', async () => {
