@@ -2,6 +2,7 @@ import { deepFreeze, type LoadedConfig } from '../config/load.js';
 import type { AdminCluster, ReloadOutcome, WorkerStatus } from '../admin/proxy-view.js';
 import type { RemoteAnswer, UsageEntry } from '../quota/index.js';
 import { openProxy, serveUntilStopped } from '../server/run-proxy.js';
+import type { ProxyOptions } from '../server/proxy-server.js';
 import type { WorkerRole } from '../server/worker-role.js';
 import { IpcChannel, type IpcPort } from './ipc-channel.js';
 import { MSG, SLOT_ENV, type ReadyNotice } from './messages.js';
@@ -12,8 +13,9 @@ import { MSG, SLOT_ENV, type ReadyNotice } from './messages.js';
  * counters, metrics, reload, the admin listener's cross-worker answers) asked of the
  * primary over IPC. Exits when the primary tells it to stop (SIGTERM), or soon after
  * the primary is gone (the IPC channel closes): a worker never outlives its primary.
+ * `extra`: ProxyServer options of an embedding launcher (bench/egressd-hosts.mjs: hostsFile).
  */
-export async function runWorker(): Promise<number> {
+export async function runWorker(extra: Omit<ProxyOptions, 'worker'> = {}): Promise<number> {
   const slot = Number(process.env[SLOT_ENV] ?? '0');
   const channel = new IpcChannel(process as unknown as IpcPort);
   // The config in force in the primary: a worker restarted after someone saved a broken
@@ -41,7 +43,7 @@ export async function runWorker(): Promise<number> {
     },
     cluster,
   };
-  const started = await openProxy(loaded, { worker: role });
+  const started = await openProxy(loaded, { ...extra, worker: role });
   if (!started) {
     channel.close();
     process.disconnect?.();
