@@ -85,9 +85,12 @@ class Primary {
       process.exit(70);
     });
     return new Promise<number>((resolve) => {
-      const stop = (signal: string): void => void this.stop(signal).then(resolve);
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+      // A second signal while draining is ignored, as in a single process.
+      const stop = (signal: string): void => {
+        if (!this.stopping) void this.stop(signal).then(resolve);
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
     });
   }
 
