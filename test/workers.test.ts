@@ -205,7 +205,7 @@ describe('workers: 2', () => {
     for (let i = 0; i < 8; i++) expect((await get(`/after-restart/${i}`)).headers.via).toBe('1.1 renamed');
     await flushed();
     expect(workersOf((l) => String(l.url).includes('/after-restart/'))).toEqual(new Set([1, 2]));
-  });
+  }, 45_000);
 
   it('many requests from both workers into one rotated file: no torn, lost or doubled line', async () => {
     const urls = Array.from({ length: 300 }, (_, i) => `/burst/${i}?pad=${'x'.repeat(200)}`);
@@ -217,7 +217,7 @@ describe('workers: 2', () => {
     expect(burst).toHaveLength(300);
     expect(new Set(burst).size).toBe(300);
     expect(c.rotatedFiles('access.log').length).toBeGreaterThan(0);
-  });
+  }, 45_000);
 
   it('SIGTERM: requests in flight finish, every worker and the primary exit 0, every answer has its log line', async () => {
     const inflight = Array.from({ length: 4 }, (_, i) => get(`/slow/${i}?delay=700`));
@@ -236,5 +236,5 @@ describe('workers: 2', () => {
     const have = count(logged);
     for (const [u, n] of want) expect([u, have.get(u) ?? 0]).toEqual([u, n]);
     expect(logged.length).toBe(answered.length);
-  });
+  }, 45_000);
 });

@@ -62,17 +62,12 @@ class Primary {
   }
 
   async run(): Promise<number> {
-    // silent: each worker's stdout/stderr is a pipe to us, relayed whole lines only.
-    cluster.setupPrimary({ silent: true });
-    const started = new Promise<boolean>((resolve) => (this.onStartup = resolve));
-    for (const s of this.slots) this.fork(s);
-    if (!(await started)) {
-      this.log.fatal({ workers: this.count }, 'not started: a worker could not start (see its lines above)');
-      return (await this.stop('start-up failed'), 1);
-    }
-    this.starting = false;
-    this.announce();
-    process.on('SIGHUP', () => void this.reloadAll('SIGHUP'));
+    // Handlers first: a signal during start-up must not kill the primary by default.
+    let pendingReload = false;
+    process.on('SIGHUP', () => {
+      if (this.starting) pendingReload = true;
+      else void this.reloadAll('SIGHUP');
+    });
     process.on('SIGUSR1', () => {
       this.reopenOwnLog();
       this.rotation?.reopened();
@@ -84,14 +79,25 @@ class Primary {
       for (const s of this.slots) s.worker?.process.kill('SIGTERM');
       process.exit(70);
     });
-    return new Promise<number>((resolve) => {
+    const stopped = new Promise<string>((resolve) => {
       // A second signal while draining is ignored, as in a single process.
-      const stop = (signal: string): void => {
-        if (!this.stopping) void this.stop(signal).then(resolve);
-      };
-      process.on('SIGTERM', () => stop('SIGTERM'));
-      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => resolve('SIGTERM'));
+      process.on('SIGINT', () => resolve('SIGINT'));
     });
+    // silent: each worker's stdout/stderr is a pipe to us, relayed whole lines only.
+    cluster.setupPrimary({ silent: true });
+    const started = new Promise<boolean>((resolve) => (this.onStartup = resolve));
+    for (const s of this.slots) this.fork(s);
+    const first = await Promise.race([started, stopped]);
+    if (first === false) {
+      this.log.fatal({ workers: this.count }, 'not started: a worker could not start (see its lines above)');
+      return (await this.stop('start-up failed'), 1);
+    }
+    if (first !== true) return this.stop(first); // stopped while starting
+    this.starting = false;
+    this.announce();
+    if (pendingReload) void this.reloadAll('SIGHUP');
+    return this.stop(await stopped);
   }
 
   private fork(slot: WorkerSlot): void {
