@@ -24,7 +24,9 @@ export async function startCommand(file: string | undefined): Promise<number> {
   const started = await openProxy(loaded);
   if (!started) return 1;
   const { proxy } = started;
-  proxy.log.info({ config: loaded.file, pid: process.pid }, 'egressd started');
   process.on('SIGHUP', () => void proxy.reload().catch((err: unknown) => proxy.log.error({ err: String(err) }, 'reload failed')));
-  return serveUntilStopped(proxy);
+  const stopped = serveUntilStopped(proxy);
+  // After the handlers: once this line is out, SIGUSR1 is ours (not node's inspector).
+  proxy.log.info({ config: loaded.file, pid: process.pid }, 'egressd started');
+  return stopped;
 }

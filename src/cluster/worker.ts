@@ -60,9 +60,10 @@ export async function runWorker(extra: Omit<ProxyOptions, 'worker'> = {}): Promi
   process.on('SIGHUP', () => proxy.log.warn({ pid: process.pid }, 'SIGHUP ignored by a worker: send it to the primary, which reloads every worker'));
   const ready: ReadyNotice = { addresses, admin: proxy.admin.address };
   channel.notify(MSG.ready, ready);
-  proxy.log.info({ pid: process.pid, config: loaded.file }, `worker ${slot} started`);
   const orphaned = new Promise<string>((resolve) => process.once('disconnect', () => resolve('primary gone')));
-  const code = await serveUntilStopped(proxy, orphaned);
+  const stopped = serveUntilStopped(proxy, orphaned);
+  proxy.log.info({ pid: process.pid, config: loaded.file }, `worker ${slot} started`);
+  const code = await stopped;
   channel.close();
   if (process.connected) process.disconnect();
   // Nothing should be left, but a stuck handle must not keep a stopped worker around.

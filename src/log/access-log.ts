@@ -61,7 +61,10 @@ export function openDestination(target: LogTarget, sync = false): Destination {
   // Buffered (one write per 8 KiB instead of a thread-pool round trip per line: worth
   // ~20% of W1 throughput); AccessLog flushes it on a short timer so a quiet proxy's
   // log is still current within FLUSH_MS.
-  return pino.destination({ dest, sync, minLength: sync ? 0 : 8192, mkdir: true });
+  const boom = pino.destination({ dest, sync, minLength: sync ? 0 : 8192, mkdir: true });
+  // stdout/stderr have no path to reopen (sonic-boom would throw, and a SIGUSR1 handler
+  // that throws takes the process down): there is nothing to reopen.
+  return typeof dest === 'number' ? Object.assign(boom, { reopen: undefined }) : boom;
 }
 
 /**
