@@ -7,6 +7,7 @@
 //
 //   node bench/egressd-hosts.mjs CONFIG HOSTS_FILE
 //
+// With `workers` > 1 it runs a primary and workers, as `egressd start` does.
 // Signals: SIGTERM/SIGINT drain and stop (exit 0), as the CLI does. SIGUSR2 prints one
 // JSON line to stderr for leak checks (after a full GC when node runs with --expose-gc):
 //   {"egressd_stats":{"after_gc":true,"rss_mb":..,"heap_used_mb":..,"tunnels":n,"inflight":n,
@@ -18,8 +19,10 @@
 // since the previous one, in ms: "eventloop_ms":{"p50":..,"p99":..,"max":..} (perf_hooks
 // histogram, sampled every 10 ms; off by default so the speed benches pay nothing).
 // An uncaught exception is logged and exits 70, as the CLI does.
+import cluster from 'node:cluster';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { loadConfig } from '../dist/config/load.js';
+import { workerCount } from '../dist/cluster/worker-count.js';
 import { ProxyServer } from '../dist/server/proxy-server.js';
 
 const [file, hostsFile] = process.argv.slice(2);
@@ -28,7 +31,20 @@ if (!file || !hostsFile) {
   process.exit(2);
 }
 
+// `workers` > 1 (bench/workers.sh): run as the CLI does, a primary and its workers (this
+// same script, forked by node:cluster), each worker with the hosts file. SIGUSR2 stats
+// are not available then.
+if (cluster.isWorker) {
+  const { runWorker } = await import('../dist/cluster/worker.js');
+  process.exit(await runWorker({ hostsFile }));
+}
 const loaded = loadConfig(file);
+const workers = workerCount(loaded.config.workers);
+if (workers > 1) {
+  process.on('SIGUSR2', () => {}); // intercept.sh asks for stats between runs: not a stop signal here
+  const { runPrimary } = await import('../dist/cluster/primary.js');
+  process.exit(await runPrimary(loaded, workers));
+}
 const proxy = new ProxyServer(loaded, { hostsFile });
 process.on('uncaughtException', (err) => {
   process.stderr.write(`egressd-hosts: uncaught exception: ${err.stack ?? err}\n`);

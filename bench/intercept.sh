@@ -23,6 +23,8 @@ W6_CONNS=${BENCH_W6_CONNS:-8}         # concurrent new-handshake loops
 NEW_HOSTS=${BENCH_NEW_HOSTS:-50}      # W7: never-seen names per run, one after the other
 ISSUE_HOSTS=${BENCH_ISSUE_HOSTS:-300} # cert-issue.mjs: distinct hosts per row
 PROXY_CPU=${BENCH_PROXY_CPU:-0}
+EGRESSD_WORKERS=${BENCH_EGRESSD_WORKERS:-}   # set: `workers: N` in egressd's config (bench/workers.sh)
+EGRESSD_CPUS=${BENCH_EGRESSD_CPUS:-}         # set: taskset list for egressd only (e.g. 0,1); CPU shares are still computed for PROXY_CPU
 LOAD_CPU=${BENCH_LOAD_CPU:-1}
 BUILD=${BENCH_BUILD:-1}               # 0: skip `npx tsc -p .` (use the dist/ already built)
 KEEP_TMP=${BENCH_KEEP_TMP:-0}         # 1: keep the temp dir (configs, logs, raw results)
@@ -190,9 +192,10 @@ start_egressd() {
   sed -e "s|\${PROXY_PORT}|$EGRESSD_PORT|g" -e "s|\${TLS_PORT}|$TLS_PORT|g" -e "s|\${CA_DIR}|$d/ca|g" \
     -e "s|\${ORIGIN_CA}|$ORIGIN_CA|g" -e "s|\${ACCESS_LOG}|$access|g" \
     "$BENCH_DIR/egressd-intercept.bench.yaml" > "$d/egressd.yaml"
+  [[ -z $EGRESSD_WORKERS ]] || printf 'workers: %s\n' "$EGRESSD_WORKERS" >> "$d/egressd.yaml"
   # shellcheck disable=SC2086  # EGRESSD_NODE_ARGS is a list of node flags
   # --expose-gc: the launcher collects garbage before each SIGUSR2 snapshot (between runs only).
-  (cd "$ROOT" && exec taskset -c "$PROXY_CPU" node --expose-gc $EGRESSD_NODE_ARGS bench/egressd-hosts.mjs "$d/egressd.yaml" "$TMP/hosts") \
+  (cd "$ROOT" && exec taskset -c "${EGRESSD_CPUS:-$PROXY_CPU}" node --expose-gc $EGRESSD_NODE_ARGS bench/egressd-hosts.mjs "$d/egressd.yaml" "$TMP/hosts") \
     >"$d/stdout.log" 2>"$d/stderr.log" &
   PROXY_PID=$!
   PIDS+=("$PROXY_PID")
@@ -450,6 +453,9 @@ cat > "$RAW/meta.json" <<EOF
   "conns": { "w5": $W5_CONNS, "w6": $W6_CONNS, "w7": 1 },
   "client_verifies_certificates": $( [[ $VERIFY == 1 ]] && echo true || echo false ),
   "proxy_cpu": $PROXY_CPU,
+  "egressd_workers": $(json_str "${EGRESSD_WORKERS:-1}"),
+  "egressd_cpus": $(json_str "${EGRESSD_CPUS:-$PROXY_CPU}"),
+  "cluster_sched_policy": $(json_str "${NODE_CLUSTER_SCHED_POLICY:-default}"),
   "load_cpu": $LOAD_CPU,
   "cpus": $NCPU,
   "cpu_model": $(json_str "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"),

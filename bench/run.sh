@@ -21,6 +21,8 @@ W3B_CONNS=${BENCH_W3B_CONNS:-4}
 W4_CONNS=${BENCH_W4_CONNS:-16}
 WRK_THREADS=${BENCH_WRK_THREADS:-1}
 PROXY_CPU=${BENCH_PROXY_CPU:-0}
+EGRESSD_WORKERS=${BENCH_EGRESSD_WORKERS:-}   # set: `workers: N` in egressd's config (bench/workers.sh)
+EGRESSD_CPUS=${BENCH_EGRESSD_CPUS:-}         # set: taskset list for egressd only (e.g. 0,1); CPU shares are still computed for PROXY_CPU
 LOAD_CPU=${BENCH_LOAD_CPU:-1}
 BUILD=${BENCH_BUILD:-1}               # 0: skip `npx tsc -p .` (use the dist/ already built)
 KEEP_TMP=${BENCH_KEEP_TMP:-0}         # 1: keep the temp dir (configs, logs, raw results)
@@ -157,8 +159,9 @@ start_egressd() {  # [EXTRA_YAML]: appended to the config (the parent target's u
   sed -e "s/\${PROXY_PORT}/$EGRESSD_PORT/g" -e "s/\${ORIGIN_PORT}/$ORIGIN_PORT/g" -e "s/\${TLS_PORT}/$TLS_PORT/g" \
     "$BENCH_DIR/egressd.bench.yaml" > "$d/egressd.yaml"
   [[ -z ${1:-} ]] || printf '%s\n' "$1" >> "$d/egressd.yaml"
+  [[ -z $EGRESSD_WORKERS ]] || printf 'workers: %s\n' "$EGRESSD_WORKERS" >> "$d/egressd.yaml"
   # shellcheck disable=SC2086  # EGRESSD_NODE_ARGS is a list of node flags
-  (cd "$ROOT" && exec taskset -c "$PROXY_CPU" node $EGRESSD_NODE_ARGS bin/egressd.js start -c "$d/egressd.yaml") \
+  (cd "$ROOT" && exec taskset -c "${EGRESSD_CPUS:-$PROXY_CPU}" node $EGRESSD_NODE_ARGS bin/egressd.js start -c "$d/egressd.yaml") \
     >"$d/stdout.log" 2>"$d/stderr.log" &
   PROXY_PID=$!
   PIDS+=("$PROXY_PID")
@@ -329,6 +332,9 @@ cat > "$RAW/meta.json" <<EOF
   "conns": { "w1": $W1_CONNS, "w2": $W2_CONNS, "w3a": $W3A_CONNS, "w3b": $W3B_CONNS, "w4": $W4_CONNS },
   "wrk_threads": $WRK_THREADS,
   "proxy_cpu": $PROXY_CPU,
+  "egressd_workers": $(json_str "${EGRESSD_WORKERS:-1}"),
+  "egressd_cpus": $(json_str "${EGRESSD_CPUS:-$PROXY_CPU}"),
+  "cluster_sched_policy": $(json_str "${NODE_CLUSTER_SCHED_POLICY:-default}"),
   "load_cpu": $LOAD_CPU,
   "cpus": $NCPU,
   "cpu_model": $(json_str "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"),

@@ -43,6 +43,14 @@ const local: Route = {
   },
 };
 
+/** One answer for every worker's purge: the first refusal, or the purged counts summed. */
+function mergePurges(answers: ApiAnswer[]): ApiAnswer {
+  const bad = answers.find((a) => a.status !== 200);
+  if (bad || answers.length === 0) return bad ?? { status: 503, body: { error: 'NO_WORKERS', message: 'no worker answered' } };
+  const purged = answers.reduce((n, a) => n + Number(a.body.purged ?? 0), 0);
+  return { status: 200, body: { ...answers[0]!.body, purged, workers: answers.length } };
+}
+
 /** Every admin endpoint, by path (docs/admin-api.md). */
 export const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
   ['/', { method: 'GET', public: true, run: (c) => ({ status: 200, type: 'text/html; charset=utf-8', text: c.dashboard }) }],
@@ -63,7 +71,8 @@ export const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
       },
     },
   ],
-  ['/metrics', { method: 'GET', run: async (c) => ({ status: 200, type: c.metrics.contentType, text: await c.metrics.scrape() }) }],
+  // With workers, every worker's counters summed (the primary collects them).
+  ['/metrics', { method: 'GET', run: async (c) => ({ status: 200, type: c.metrics.contentType, text: await (c.view.cluster ? c.view.cluster.metrics() : c.metrics.scrape()) }) }],
   ['/api/status', { method: 'GET', run: (c) => statusAnswer(c.view, c.uptime) }],
   ['/api/dashboard', { method: 'GET', run: (c) => dashboardAnswer(c.view, c.uptime, c.window) }],
   [
@@ -88,7 +97,8 @@ export const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
         } catch (e) {
           return { status: 400, body: { error: 'BAD_REQUEST', message: (e as Error).message } };
         }
-        const answer = cachePurge(c.view.cache(), input);
+        // With workers each has its own memory tier: purge them all (the disk tier is shared).
+        const answer = c.view.cluster ? mergePurges(await c.view.cluster.purge(input)) : cachePurge(c.view.cache(), input);
         if (answer.status === 200) c.log.info({ ...answer.body }, 'cache purged');
         return answer;
       },

@@ -24,6 +24,11 @@ export interface AdminDeps {
   log: Logger;
   /** proxy.name, for the dashboard's title. */
   name?: string;
+  /**
+   * false: count (metrics, dashboard) but do not listen. With workers, every worker
+   * counts and one of them listens; its /metrics sums them all.
+   */
+  listens?: boolean;
 }
 
 /** Request bodies of the admin API are small JSON objects. */
@@ -74,9 +79,14 @@ export class AdminServer {
     };
   }
 
+  /** This process's metrics as prom-client JSON (the primary aggregates the workers'). */
+  async metricsJson(): Promise<unknown[]> {
+    return this.ctx ? this.ctx.metrics.registry.getMetricsAsJSON() : [];
+  }
+
   async listen(): Promise<AddressInfo | null> {
     const l = this.config.listen;
-    if (!l) return null;
+    if (!l || this.deps.listens === false) return null;
     const server = createServer({ requestTimeout: 10_000, headersTimeout: 5000 }, (req, res) => this.handle(req, res));
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => reject(Object.assign(new Error(`admin API (admin.listen): ${err.message}`), { code: err.code })));

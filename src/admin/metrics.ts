@@ -4,6 +4,7 @@ import type { ProxyView } from './proxy-view.js';
 import { VERSION } from './version.js';
 
 type Labels = Record<string, string>;
+type Aggregator = 'sum' | 'first' | 'min' | 'max' | 'average' | 'omit';
 type Series = Iterable<readonly [Labels, number]>;
 
 /** Seconds. Requests: cache hits are sub-millisecond, slow origins take seconds. */
@@ -65,10 +66,10 @@ export class Metrics {
     counter(r, 'egressd_parent_failures_total', 'Failures of a parent proxy (since the last reload)', ['group', 'parent'], parents((p) => p.failures));
     counter(r, 'egressd_certificates_issued_total', 'Leaf certificates issued for interception', [], () => leafSeries(view, 'issued'));
     counter(r, 'egressd_certificate_cache_hits_total', 'Leaf certificates served from memory or the disk store instead of being issued', ['tier'], () => leafTiers(view));
-    gauge(r, 'egressd_build_info', 'Always 1; the version is in the label', ['version'], () => [[{ version: VERSION }, 1]]);
-    gauge(r, 'egressd_config_generation', 'Config generation in force (1 at start, +1 per accepted reload)', [], () => [[{}, view.generation()]]);
-    gauge(r, 'egressd_ready', '1 when every listener is bound and the proxy is not draining', [], () => [[{}, view.ready() ? 1 : 0]]);
-    gauge(r, 'egressd_start_time_seconds', 'Start of the process (Unix time)', [], () => [[{}, this.startedAt / 1000]]);
+    gauge(r, 'egressd_build_info', 'Always 1; the version is in the label', ['version'], () => [[{ version: VERSION }, 1]], 'first');
+    gauge(r, 'egressd_config_generation', 'Config generation in force (1 at start, +1 per accepted reload)', [], () => [[{}, view.generation()]], 'min');
+    gauge(r, 'egressd_ready', '1 when every listener is bound and the proxy is not draining', [], () => [[{}, view.ready() ? 1 : 0]], 'min');
+    gauge(r, 'egressd_start_time_seconds', 'Start of the process (Unix time)', [], () => [[{}, this.startedAt / 1000]], 'min');
   }
 
   /** One finished request or tunnel (the access-log hook). `now` is performance.now(). */
@@ -214,12 +215,15 @@ function counter(registry: Registry, name: string, help: string, labelNames: str
 }
 
 /** A gauge read at scrape time; series that vanished (a removed parent) vanish too. */
-function gauge(registry: Registry, name: string, help: string, labelNames: string[], values: () => Series): void {
+function gauge(registry: Registry, name: string, help: string, labelNames: string[], values: () => Series, aggregator: Aggregator = 'sum'): void {
   new Gauge({
     name,
     help,
     labelNames,
     registers: [registry],
+    // How the primary combines the workers' values (AggregatorRegistry): counts add up,
+    // facts about the whole (version, generation, readiness, start) do not.
+    aggregator,
     collect() {
       this.reset();
       for (const [labels, v] of values()) this.set(labels, v);

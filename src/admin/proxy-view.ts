@@ -27,6 +27,32 @@ export interface CaView {
 /** Same shape as ProxyServer's ReloadResult (admin/ must not import server/). */
 export type ReloadOutcome = { ok: true; generation: number } | { ok: false; problems: string[] };
 
+/** One worker process as the primary sees it (workers > 1). */
+export interface WorkerStatus {
+  /** Slot 1..N: stable across restarts (a restarted worker takes its slot again). */
+  id: number;
+  pid: number;
+  startedAt: string;
+  uptimeSeconds: number;
+  /** Times this slot's worker was restarted after dying unexpectedly. */
+  restarts: number;
+  ready: boolean;
+}
+
+/**
+ * What the admin listener (run by worker 1 of several) asks the primary: numbers and
+ * actions that span every worker. Answered over cluster IPC.
+ */
+export interface AdminCluster {
+  /** /metrics of every worker, aggregated (prom-client's AggregatorRegistry), as exposition text. */
+  metrics(): Promise<string>;
+  workers(): Promise<WorkerStatus[]>;
+  /** Reload every worker (validated by the primary first). */
+  reload(): Promise<ReloadOutcome>;
+  /** Purge every worker's cache; the answers of each. */
+  purge(input: unknown): Promise<{ status: number; body: Record<string, unknown> }[]>;
+}
+
 /**
  * What the admin listener may see of the proxy: narrow, read-only getters built by
  * server/ (plus the reload trigger). Each is read at request or scrape time, so a
@@ -56,4 +82,6 @@ export interface ProxyView {
    * is the Host header the client used to reach the admin listener. Returns the status.
    */
   localPage(path: string, method: string, host: string, res: ServerResponse): number;
+  /** Set in a worker of several: what spans the workers is asked of the primary. */
+  cluster?: AdminCluster;
 }

@@ -4,7 +4,7 @@ import type { GroupStatus } from '../upstream/parents/group.js';
 import type { ApiAnswer } from './cache-api.js';
 import type { DashboardWindow, WindowSnapshot } from './dashboard-window.js';
 import { parentRows } from './metrics.js';
-import type { ActiveCounts, ListenerView, ProxyView } from './proxy-view.js';
+import type { ActiveCounts, ListenerView, ProxyView, WorkerStatus } from './proxy-view.js';
 import { VERSION } from './version.js';
 
 /** GET /api/status: what `egressd status` prints (docs/admin-api.md). */
@@ -22,6 +22,8 @@ export interface StatusBody {
   parents: GroupStatus[];
   cache: CacheStats | null;
   interception: { caSubject: string; caSha256: string; leaves: LeafFactoryStats | null } | null;
+  /** With workers > 1: every worker (pid, uptime, restarts); `pid` above is the worker answering. */
+  workers?: WorkerStatus[];
 }
 
 /** The process start, for uptime (the admin server is built with the proxy). */
@@ -52,8 +54,10 @@ export function statusBody(view: ProxyView, uptime: Uptime): StatusBody {
   };
 }
 
-export function statusAnswer(view: ProxyView, uptime: Uptime): ApiAnswer {
-  return { status: 200, body: { ...statusBody(view, uptime) } };
+export function statusAnswer(view: ProxyView, uptime: Uptime): ApiAnswer | Promise<ApiAnswer> {
+  const body = statusBody(view, uptime);
+  if (!view.cluster) return { status: 200, body: { ...body } };
+  return view.cluster.workers().then((workers) => ({ status: 200, body: { ...body, workers } }));
 }
 
 /** GET /api/dashboard: the sliding window plus the live facts the page shows. */

@@ -29,6 +29,8 @@ Usage:
 
 Signals (start): SIGTERM/SIGINT drain and stop, SIGHUP reloads the config
 (an invalid file is rejected and the running config stays), SIGUSR1 reopens log files.
+With "workers: auto" (or N > 1) in the config, start runs a primary and N workers:
+send the signals to the primary, which applies them to every worker.
 
 Admin listener (admin.listen): /healthz, /readyz, /metrics, /api/status, the
 dashboard at / (docs/admin-api.md).
@@ -41,6 +43,12 @@ const COMMAND_HELP: Record<string, string> = {
 Run the proxy with the config FILE (default: policies/egressd.yaml next to the
 installed package). Relative paths in the config resolve against its folder.
 Logs "listening on ADDRESS:PORT" on the server log once ready.
+
+With "workers: auto" (one per CPU) or "workers: N" (2..64) in the config, this
+process becomes a primary that forks N workers sharing the listeners: it logs
+one "listening on" line for all of them, restarts a worker that dies, and
+passes SIGTERM (drain), SIGHUP (reload, validated here first) and SIGUSR1
+(reopen logs) to every worker. Log lines carry "worker": N.
 
 Options:
   -c, --config FILE   config file

@@ -1,9 +1,14 @@
+import cluster from 'node:cluster';
+import { workerCount } from '../cluster/worker-count.js';
 import { loadConfig } from '../config/load.js';
 import { ConfigError, formatProblem } from '../config/yaml-source.js';
-import { ProxyServer } from '../server/proxy-server.js';
+import { openProxy, serveUntilStopped } from '../server/run-proxy.js';
 
 /** Run the proxy until SIGTERM/SIGINT; exit code 0 after a clean drain. */
 export async function startCommand(file: string | undefined): Promise<number> {
+  // Forked by a primary (workers > 1): run as one of its workers, with the config the
+  // primary validated last (not whatever the file holds now).
+  if (cluster.isWorker) return (await import('../cluster/worker.js')).runWorker();
   let loaded;
   try {
     loaded = loadConfig(file);
@@ -13,47 +18,15 @@ export async function startCommand(file: string | undefined): Promise<number> {
     process.stderr.write('egressd: not started: the config is invalid\n');
     return 1;
   }
-  let proxy: ProxyServer;
-  try {
-    proxy = new ProxyServer(loaded);
-  } catch (err) {
-    process.stderr.write(`egressd: not started: ${(err as Error).message}\n`);
-    return 1;
-  }
-  try {
-    await proxy.listen();
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    proxy.log.fatal({ err: { code: e.code, message: e.message } }, `cannot listen: ${e.message}`);
-    await proxy.close(0);
-    return 1;
-  }
-  proxy.log.info({ config: loaded.file, pid: process.pid }, 'egressd started');
+  const n = workerCount(loaded.config.workers);
+  if (n > 1) return (await import('../cluster/primary.js')).runPrimary(loaded, n);
 
+  const started = await openProxy(loaded);
+  if (!started) return 1;
+  const { proxy } = started;
   process.on('SIGHUP', () => void proxy.reload().catch((err: unknown) => proxy.log.error({ err: String(err) }, 'reload failed')));
-  // A bug must not lose the access log: flush what is buffered, then exit for the
-  // supervisor to restart us with a clean state.
-  process.on('uncaughtException', (err) => {
-    proxy.log.fatal({ err: { message: err.message, stack: err.stack } }, 'uncaught exception: exiting');
-    proxy.flushLogs();
-    process.exit(70);
-  });
-  process.on('SIGUSR1', () => proxy.reopenLogs());
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string): void => {
-      if (stopping) return;
-      stopping = true;
-      proxy.log.info({ signal }, 'draining: no new connections; waiting for requests and tunnels in flight');
-      proxy.close().then(
-        () => resolve(0),
-        (err: unknown) => {
-          proxy.log.error({ err: String(err) }, 'error during shutdown');
-          resolve(1);
-        },
-      );
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-  });
+  const stopped = serveUntilStopped(proxy);
+  // After the handlers: once this line is out, SIGUSR1 is ours (not node's inspector).
+  proxy.log.info({ config: loaded.file, pid: process.pid }, 'egressd started');
+  return stopped;
 }

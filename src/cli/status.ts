@@ -71,6 +71,9 @@ export function formatStatus(s: StatusBody): string {
     ['state', s.draining ? 'draining' : s.ready ? 'ready' : 'starting'],
   ];
   for (const [i, l] of s.listeners.entries()) rows.push([i === 0 ? 'listeners' : '', `${l.family === 'IPv6' ? `[${l.address}]` : l.address}:${l.port} (${l.mode})`]);
+  for (const [i, w] of (s.workers ?? []).entries()) {
+    rows.push([i === 0 ? 'workers' : '', `${w.id}: pid ${w.pid}, up ${formatUptime(w.uptimeSeconds)}, ${plural(w.restarts, 'restart')}${w.ready ? '' : ', not ready'}`]);
+  }
   rows.push(['active', `${plural(s.active.connections, 'connection')}, ${plural(s.active.requests, 'request')}, ${plural(s.active.tunnels, 'tunnel')}`]);
   const c = s.cache;
   rows.push(['cache', c ? `${c.entries} ${c.entries === 1 ? 'entry' : 'entries'}, ${formatBytes(c.bytes)}; hit ratio ${(c.hitRatio * 100).toFixed(1)}% (${c.hits} hits, ${c.stale} stale, ${c.revalidated} revalidated, ${c.misses} misses)` : 'disabled']);

@@ -95,7 +95,8 @@ function listenerProblems(config: ListenerView, src: YamlSource): Problem[] {
   return out;
 }
 
-function deepFreeze<T>(o: T): T {
+/** Freeze an object and everything in it (a config is never changed once validated). */
+export function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object' && !Object.isFrozen(o)) {
     Object.freeze(o);
     for (const v of Object.values(o)) deepFreeze(v);

@@ -141,7 +141,15 @@ const listener = z
     }
   });
 
+/**
+ * Processes serving the listeners: 1 (one process, the default), an integer up to 64, or
+ * `auto` (os.availableParallelism()). Above 1, `egressd start` runs a primary that forks
+ * that many workers (node:cluster) and keeps shared state in one place (docs/architecture.md#workers).
+ */
+const workers = z.union([z.literal('auto'), z.number().int().min(1).max(64)], { error: 'expected "auto" or an integer from 1 to 64' });
+
 export const configSchema = z.strictObject({
+  workers: workers.default(1),
   listeners: z.array(listener).min(1).default([{ address: '127.0.0.1', port: 3128, mode: 'forward', proxyProtocol: 'off', proxyFrom: [] }]),
   clients: z
     .strictObject({

@@ -68,7 +68,10 @@ export function openDestination(target: LogTarget, sync = false): Destination {
   // Buffered (one write per 8 KiB instead of a thread-pool round trip per line: worth
   // ~20% of W1 throughput); AccessLog flushes it on a short timer so a quiet proxy's
   // log is still current within FLUSH_MS.
-  return pino.destination({ dest, sync, minLength: sync ? 0 : 8192, mkdir: true });
+  const boom = pino.destination({ dest, sync, minLength: sync ? 0 : 8192, mkdir: true });
+  // stdout/stderr have no path to reopen (sonic-boom would throw, and a SIGUSR1 handler
+  // that throws takes the process down): there is nothing to reopen.
+  return typeof dest === 'number' ? Object.assign(boom, { reopen: undefined }) : boom;
 }
 
 /**
@@ -157,6 +160,8 @@ export interface AccessLogOptions {
    * place every request and tunnel passes when it ends. Must be cheap and not throw.
    */
   onRecord?: ((r: AccessRecord, now: number) => void) | null;
+  /** Fields written first on every line (`{ worker: 2 }` when several workers share the file). */
+  base?: Record<string, unknown> | null;
 }
 
 /** How long an access-log line may wait in the buffer on a quiet proxy. */
@@ -191,7 +196,7 @@ export class AccessLog {
       lastReport = now;
       opts.onProblem?.(`access log write failed: ${err.message}`);
     });
-    this.logger = pino({ base: null, timestamp: cachedIsoTime(), level: 'info' }, this.dest);
+    this.logger = pino({ base: opts.base ?? null, timestamp: cachedIsoTime(), level: 'info' }, this.dest);
     this.flusher = setInterval(() => this.flushAsync(), FLUSH_MS);
     this.flusher.unref();
   }
@@ -247,6 +252,31 @@ export class AccessLog {
     this.dest.reopen?.();
   }
 
+  /**
+   * Write what is buffered to the file as it is now (renamed by the rotating primary),
+   * reopen the path, and resolve once the new file is open (at most `ms`): after that,
+   * no line of this process goes to the old file.
+   */
+  reopenAndWait(ms = 2000): Promise<void> {
+    const d = this.dest as Destination & { once?: (e: string, f: () => void) => void; removeListener?: (e: string, f: () => void) => void };
+    try {
+      d.flushSync?.();
+    } catch {
+      // not open yet: nothing was written to the old file
+    }
+    if (!d.reopen || !d.once) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        d.removeListener?.('ready', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      d.once!('ready', done);
+      d.reopen!();
+    });
+  }
+
   /** Flush and close the file (once it is open): for embedders and tests that remove it afterwards. */
   async close(): Promise<void> {
     clearInterval(this.flusher);
@@ -283,8 +313,9 @@ export class AccessLog {
 }
 
 /** The diagnostic log (start, reload, faults), separate from the access log. */
-export function createServerLog(target: LogTarget, level: string): { log: Logger; dest: Destination } {
-  // Synchronous: diagnostics are rare and must not be lost when the process dies.
+export function createServerLog(target: LogTarget, level: string, base: Record<string, unknown> | null = null): { log: Logger; dest: Destination } {
+  // Synchronous: diagnostics are rare and must not be lost when the process dies. One
+  // write(2) per line: with O_APPEND, processes sharing the file never split a line.
   const dest = openDestination(target, true);
-  return { log: pino({ base: null, timestamp: pino.stdTimeFunctions.isoTime, level }, dest), dest };
+  return { log: pino({ base, timestamp: pino.stdTimeFunctions.isoTime, level }, dest), dest };
 }

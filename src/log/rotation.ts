@@ -78,9 +78,7 @@ export class RotatingDestination {
     // buffered meanwhile; rotate at a later write.
     const boom = this.inner as { _opening?: boolean; fd?: number };
     if (boom._opening || (boom.fd !== undefined && boom.fd < 0)) return;
-    const stamp = new Date(this.now()).toISOString().replace(/[:]/g, '-').replace(/\.\d+Z$/, 'Z');
-    let target = `${this.file}.${stamp}`;
-    for (let i = 1; exists(target) || exists(`${target}.gz`); i++) target = `${this.file}.${stamp}-${i}`;
+    const target = rotatedName(this.file, this.now());
     try {
       this.inner.flushSync?.();
       renameSync(this.file, target);
@@ -93,51 +91,64 @@ export class RotatingDestination {
     this.inner.reopen?.();
     this.bytes = 0;
     this.startedAt = this.now();
-    if (this.opts.gzip) void this.compress(target);
-    else this.prune();
+    void finishRotation(this.file, target, this.opts);
   }
+}
 
-  private async compress(file: string): Promise<void> {
+/** `<file>.<UTC time>` (with `-N` if taken): the name a rotated file is moved to. */
+export function rotatedName(file: string, now: number): string {
+  const stamp = new Date(now).toISOString().replace(/[:]/g, '-').replace(/\.\d+Z$/, 'Z');
+  let target = `${file}.${stamp}`;
+  for (let i = 1; exists(target) || exists(`${target}.gz`); i++) target = `${file}.${stamp}-${i}`;
+  return target;
+}
+
+/**
+ * After `file` was renamed to `target` and its writers moved to a new file: compress
+ * the rotated file (if asked) and delete the oldest beyond `keep`. Never throws.
+ */
+export async function finishRotation(file: string, target: string, opts: Pick<RotationOptions, 'gzip' | 'keep' | 'onProblem'>): Promise<void> {
+  if (opts.gzip) {
     try {
       // Written as .gz.tmp and renamed: a crash mid-way never leaves a truncated .gz.
-      await pipeline(createReadStream(file), createGzip(), createWriteStream(`${file}.gz.tmp`));
-      renameSync(`${file}.gz.tmp`, `${file}.gz`);
-      unlinkSync(file);
+      await pipeline(createReadStream(target), createGzip(), createWriteStream(`${target}.gz.tmp`));
+      renameSync(`${target}.gz.tmp`, `${target}.gz`);
+      unlinkSync(target);
     } catch (err) {
       try {
-        unlinkSync(`${file}.gz.tmp`);
+        unlinkSync(`${target}.gz.tmp`);
       } catch {
         // never created
       }
-      this.opts.onProblem?.(`compressing ${file} failed: ${(err as Error).message}; it is kept uncompressed`);
+      opts.onProblem?.(`compressing ${target} failed: ${(err as Error).message}; it is kept uncompressed`);
     }
-    this.prune();
   }
+  prune(file, opts);
+}
 
-  private prune(): void {
-    const dir = dirname(this.file);
-    const prefix = `${basename(this.file)}.`;
-    let rotated: string[];
+function prune(file: string, opts: Pick<RotationOptions, 'gzip' | 'keep' | 'onProblem'>): void {
+  const dir = dirname(file);
+  const prefix = `${basename(file)}.`;
+  let rotated: string[];
+  try {
+    rotated = readdirSync(dir)
+      // Only finished files: with gzip, a file still being compressed is not counted
+      // (nor deleted under the compressor).
+      .filter((n) => n.startsWith(prefix) && /^\d{4}-\d\d-\d\dT/.test(n.slice(prefix.length)) && !n.endsWith('.tmp') && n.endsWith('.gz') === opts.gzip)
+      .sort();
+  } catch {
+    return;
+  }
+  for (const n of rotated.slice(0, Math.max(0, rotated.length - opts.keep))) {
     try {
-      rotated = readdirSync(dir)
-        // Only finished files: with gzip, a file still being compressed is not counted
-        // (nor deleted under the compressor).
-        .filter((n) => n.startsWith(prefix) && /^\d{4}-\d\d-\d\dT/.test(n.slice(prefix.length)) && !n.endsWith('.tmp') && n.endsWith('.gz') === this.opts.gzip)
-        .sort();
-    } catch {
-      return;
-    }
-    for (const n of rotated.slice(0, Math.max(0, rotated.length - this.opts.keep))) {
-      try {
-        unlinkSync(join(dir, n));
-      } catch (err) {
-        this.opts.onProblem?.(`deleting old log ${n} failed: ${(err as Error).message}`);
-      }
+      unlinkSync(join(dir, n));
+    } catch (err) {
+      opts.onProblem?.(`deleting old log ${n} failed: ${(err as Error).message}`);
     }
   }
 }
 
-function sizeOf(file: string): number {
+export function sizeOf(file: string): number {
   try {
     return statSync(file).size;
   } catch {

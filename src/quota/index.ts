@@ -6,3 +6,5 @@ export { retryAfterSeconds } from './token-bucket.js';
 export { MemoryStore } from './memory-store.js';
 // RedisStore is not re-exported: importing it loads ioredis; import redis-store.js where needed.
 export type { QuotaStore, UsageEntry, Admission } from './store.js';
+export { QuotaHost } from './quota-host.js';
+export type { RemoteQuotaTransport, RemoteBatch, RemoteAnswer } from './remote-wire.js';

@@ -1,7 +1,10 @@
+import { MemoryCounters } from './memory-counters.js';
 import { MemoryStore } from './memory-store.js';
 import { counterKey, Profiles, type Profile, type ProfilesConfig, type VolumeLimit } from './profiles.js';
 import type { RedisStoreOptions } from './redis-store.js';
-import { readSnapshot, SnapshotWriter, type AtomicWrite, type QuotaLog } from './snapshot-file.js';
+import { RemoteStore } from './remote-store.js';
+import type { RemoteQuotaTransport } from './remote-wire.js';
+import type { AtomicWrite, QuotaLog } from './snapshot-file.js';
 import { StoreHealth } from './store-health.js';
 import type { Admission, QuotaStore } from './store.js';
 import { TunnelMeters, type Meter } from './tunnel-meter.js';
@@ -14,7 +17,6 @@ export interface QuotaConfig extends ProfilesConfig {
   redis: { url: string; prefix: string; onError: 'open' | 'closed'; timeout: number };
 }
 
-const PRUNE_MS = 60_000;
 const UNLIMITED: Admission = Object.freeze({ ok: true, tokens: Infinity, left: Infinity });
 
 export type QuotaHit = 'rate' | 'volume' | 'concurrent' | 'unavailable';
@@ -46,6 +48,11 @@ export interface QuotaDeps {
   log: QuotaLog;
   /** Atomic file write for the snapshot (temp + fsync + rename). */
   write: AtomicWrite;
+  /**
+   * A worker of several (workers > 1): the memory store's counters live in the primary,
+   * reached through this transport; the primary also owns the snapshot file.
+   */
+  remote?: RemoteQuotaTransport;
 }
 
 /**
@@ -59,8 +66,7 @@ export class Quotas {
   private store: QuotaStore;
   /** Set until open() has loaded ioredis and connected (it costs ~25 MB: loaded only when used). */
   private pendingRedis: { opts: RedisStoreOptions; health: StoreHealth } | null = null;
-  private readonly snapshot: SnapshotWriter | null = null;
-  private readonly pruner: NodeJS.Timeout | null = null;
+  private readonly counters: MemoryCounters | null = null;
   private readonly active = new Map<string, number>();
   private readonly meters: TunnelMeters;
   readonly zone: string;
@@ -76,23 +82,15 @@ export class Quotas {
         opts: { url: cfg.redis.url, prefix: cfg.redis.prefix, timeoutMs: cfg.redis.timeout },
         health: new StoreHealth(deps.log, `redis ${redactUrl(cfg.redis.url)}`, cfg.redis.onError),
       };
+    } else if (deps.remote) {
+      // Counters are global across workers: the primary holds them (and the snapshot).
+      const health = new StoreHealth(deps.log, 'primary (worker IPC)', cfg.redis.onError);
+      this.store = new RemoteStore(deps.remote, health, Math.max(cfg.redis.timeout, 1000));
     } else {
-      const mem = new MemoryStore();
-      this.store = mem;
       // Only a proxy that meters anything keeps a state file.
-      if (cfg.snapshot.file && !this.profiles.empty) {
-        const data = readSnapshot(cfg.snapshot.file, deps.log);
-        if (data) {
-          mem.restore(data);
-          deps.log.info({ file: cfg.snapshot.file, keys: mem.size, savedAt: data.savedAt }, 'quota counters restored from the snapshot');
-        }
-        this.snapshot = new SnapshotWriter(mem, cfg.snapshot.file, cfg.snapshot.interval, deps.write, deps.log, () => this.maxRefillMs());
-      }
-      // Without a periodic snapshot (which prunes as it saves), prune on a timer.
-      if (!this.snapshot || cfg.snapshot.interval === 0) {
-        this.pruner = setInterval(() => mem.prune(Date.now(), this.maxRefillMs()), PRUNE_MS);
-        this.pruner.unref();
-      }
+      const snapshot = this.profiles.empty ? { file: '', interval: 0 } : cfg.snapshot;
+      this.counters = new MemoryCounters(snapshot, deps, () => this.maxRefillMs());
+      this.store = this.counters.store;
     }
     this.meters = new TunnelMeters(this.store, cfg.tunnelCheck);
   }
@@ -192,9 +190,7 @@ export class Quotas {
 
   /** Longest a bucket takes to refill, over all profiles (snapshot pruning). */
   private maxRefillMs(): number {
-    let max = 0;
-    for (const p of this.profiles.byName.values()) if (p.rate > 0) max = Math.max(max, (p.burst * 1000) / p.rate);
-    return max;
+    return maxRefillMs(this.profiles);
   }
 
   get profileNames(): ReadonlySet<string> {
@@ -204,8 +200,7 @@ export class Quotas {
   /** Stop metering, write the snapshot, disconnect from Redis. */
   async close(): Promise<void> {
     this.meters.close();
-    if (this.pruner) clearInterval(this.pruner);
-    await this.snapshot?.close();
+    await this.counters?.close();
     await this.store.close();
   }
 }
@@ -213,4 +208,11 @@ export class Quotas {
 /** Never log a Redis password. */
 export function redactUrl(url: string): string {
   return url.replace(/\/\/([^@/]*)@/, '//***@');
+}
+
+/** Longest a bucket of these profiles takes to refill (pruning keys that hold nothing). */
+export function maxRefillMs(profiles: Profiles): number {
+  let max = 0;
+  for (const p of profiles.byName.values()) if (p.rate > 0) max = Math.max(max, (p.burst * 1000) / p.rate);
+  return max;
 }

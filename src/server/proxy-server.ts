@@ -30,6 +30,8 @@ import { TransparentListener } from './transparent-listener.js';
 import { bindServer, formatBound } from './bind.js';
 import { ProxyHeaderAcceptor } from './proxy-protocol-accept.js';
 import { ProxyProtocolListener } from './proxy-protocol-listener.js';
+import type { WorkerRole } from './worker-role.js';
+import { cachePurge } from '../admin/cache-api.js';
 import type { TransparentInfo } from '../exchange/transparent-target.js';
 
 export interface ProxyOptions {
@@ -37,6 +39,8 @@ export interface ProxyOptions {
   accessLog?: LogTarget;
   serverLog?: LogTarget;
   hostsFile?: string;
+  /** Set when this proxy is one worker of several (src/cluster/worker.ts). */
+  worker?: WorkerRole;
 }
 
 export type ReloadResult = { ok: true; generation: number } | { ok: false; problems: string[] };
@@ -93,13 +97,18 @@ export class ProxyServer {
 
   constructor(private loaded: LoadedConfig, private readonly opts: ProxyOptions = {}) {
     const { config } = loaded;
-    const server = createServerLog(opts.serverLog ?? config.log.server, config.log.level);
+    const worker = opts.worker;
+    // Workers share the log files: each line says which worker wrote it.
+    const base = worker ? { worker: worker.id } : null;
+    const server = createServerLog(opts.serverLog ?? config.log.server, config.log.level, base);
     this.log = server.log;
     this.serverLogDest = server.dest;
-    this.admin = new AdminServer(config.admin, { view: this.adminView(), log: this.log, name: config.proxy.name });
+    this.admin = new AdminServer(config.admin, { view: this.adminView(), log: this.log, name: config.proxy.name, listens: !worker || worker.admin });
     this.accessLog = new AccessLog(opts.accessLog ?? config.log.access, {
       format: config.log.format,
-      rotation: config.log.rotate,
+      base,
+      // With workers the primary rotates the shared file once and tells each to reopen.
+      rotation: worker ? undefined : config.log.rotate,
       redactQuery: config.log.redact.query,
       onProblem: (m) => this.log.error(m),
       // Metrics and the dashboard count each line as it is written (one hook, no per-stage code).
@@ -108,7 +117,7 @@ export class ProxyServer {
     const store = buildCacheStore(config, this.log);
     this.cache = store ? { store, counts: { hit: 0, stale: 0, revalidated: 0, miss: 0, bypass: 0 } } : null;
     // fsync: the snapshot is what "counters survive a restart" rests on.
-    this.quotas = new Quotas(config.quota, { log: this.log, write: (file, data) => writeFileAtomic(file, data, { fsync: true }) });
+    this.quotas = new Quotas(config.quota, { log: this.log, write: (file, data) => writeFileAtomic(file, data, { fsync: true }), remote: worker?.quota });
     this.rt = buildRuntime(loaded, this.shared(new IdGenerator()), this.generation, null);
     this.watcher = new PolicyWatcher(() => void this.reloadPolicy());
     this.userWatcher = new PolicyWatcher(() => this.reloadUsers());
@@ -129,9 +138,21 @@ export class ProxyServer {
       cache: () => this.rt.cache,
       ca: () => this.rt.ca,
       leaves: () => this.interception?.interceptor.leaves.stats ?? null,
-      reload: () => this.reload(),
+      // With workers, a reload through the admin API reaches every worker (via the primary).
+      reload: () => (this.opts.worker ? this.opts.worker.cluster.reload() : this.reload()),
       localPage: (path, method, host, res) => serveLocal(this.rt, path, method, pacProxyAddress(this.bound, host), res),
+      cluster: this.opts.worker?.cluster,
     };
+  }
+
+  /** This worker's metrics as prom-client JSON (the primary sums the workers'). */
+  metricsJson(): Promise<unknown[]> {
+    return this.admin.metricsJson();
+  }
+
+  /** Purge this process's cache (an admin purge reaching every worker). */
+  purgeCache(input: unknown): { status: number; body: Record<string, unknown> } {
+    return cachePurge(this.rt.cache, input);
   }
 
   private shared(ids: IdGenerator): Shared {
@@ -182,7 +203,8 @@ export class ProxyServer {
       out.push({ address: a.address, port: a.port, family: a.family });
       this.bound.push({ address: a.address, port: a.port, family: a.family, mode: l.mode });
       const pp = acceptor ? { proxyProtocol: l.proxyProtocol, proxyFrom: l.proxyFrom } : {};
-      this.log.info({ address: a.address, port: a.port, mode: l.mode, ...pp }, `listening on ${formatBound(a)}`);
+      // With workers the primary says it once for all of them.
+      this.log[this.opts.worker ? 'debug' : 'info']({ address: a.address, port: a.port, mode: l.mode, ...pp }, `listening on ${formatBound(a)}`);
     }
     this.listening = true;
     const admin = await this.admin.listen();
@@ -342,14 +364,15 @@ export class ProxyServer {
 
   /**
    * Validate the config file again and swap it in. A file that fails validation is
-   * rejected with its problems logged; the running config stays in force.
+   * rejected with its problems logged; the running config stays in force. `given`: a
+   * config already validated (by the primary of several workers, so all run the same).
    */
-  async reload(): Promise<ReloadResult> {
+  async reload(given?: LoadedConfig): Promise<ReloadResult> {
     let next: LoadedConfig;
     let rt: Runtime;
     const previous = this.rt;
     try {
-      next = loadConfig(this.loaded.file);
+      next = given ?? loadConfig(this.loaded.file);
       const policy = await loadPolicyFiles(next.config);
       rt = buildRuntime(next, this.shared(previous.ids), this.generation + 1, policy);
     } catch (err) {
@@ -454,6 +477,11 @@ export class ProxyServer {
     // One line per problem too, whose message is the bare file:line:col: text.
     for (const p of problems) this.log.error(p);
     return { ok: false, problems };
+  }
+
+  /** The primary rotated the shared access log: write the rest to the old file, continue in the new one. */
+  reopenAccessLog(): Promise<void> {
+    return this.accessLog.reopenAndWait();
   }
 
   /** After logrotate moved the files (SIGUSR1). */

@@ -59,7 +59,7 @@ function parseLines(text: string): Record<string, unknown>[] {
 }
 
 /** Start `egressd start -c FILE` as a child process and wait for its "listening on" line. */
-export async function startCli(configFile: string, opts: { cwd?: string } = {}): Promise<RunningCli> {
+export async function startCli(configFile: string, opts: { cwd?: string; timeoutMs?: number } = {}): Promise<RunningCli> {
   const child = spawn(process.execPath, [BIN, 'start', '-c', configFile], { cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
   let err = '';
   let out = '';
@@ -109,7 +109,7 @@ export async function startCli(configFile: string, opts: { cwd?: string } = {}):
   let listening: Record<string, unknown>;
   try {
     listening = await Promise.race([
-      waitForLine((l) => typeof l.msg === 'string' && l.msg.startsWith('listening on '), 10_000),
+      waitForLine((l) => typeof l.msg === 'string' && l.msg.startsWith('listening on '), opts.timeoutMs ?? 10_000),
       exited.then((e) => {
         throw new Error(`egressd exited (${e.code}) before listening; stderr:\n${err}`);
       }),

@@ -29,6 +29,11 @@ describe('formatStatus', () => {
     ['the cache', { cache: { entries: 1, bytes: 2048, hits: 3, stale: 0, revalidated: 1, misses: 4, bypass: 9, hitRatio: 0.5 } }, ['cache         1 entry, 2.00 KiB; hit ratio 50.0% (3 hits, 0 stale, 1 revalidated, 4 misses)']],
     ['the CA', { interception: { caSubject: 'CN=x', caSha256: 'AB:CD', leaves: { issued: 2, memoryHits: 5, storeHits: 1, storeDiscarded: 0, coalesced: 0, storeErrors: 0 } } }, ['interception  CA "CN=x" SHA-256 AB:CD', '              2 leaf certificates issued, 6 reused']],
     [
+      'workers (workers > 1)',
+      { workers: [{ id: 1, pid: 100, startedAt: '', uptimeSeconds: 61, restarts: 0, ready: true }, { id: 2, pid: 101, startedAt: '', uptimeSeconds: 5, restarts: 1, ready: false }] },
+      ['workers       1: pid 100, up 1m 1s, 0 restarts', '              2: pid 101, up 0m 5s, 1 restart, not ready'],
+    ],
+    [
       'a parent group',
       { parents: [{ name: 'corp', strategy: 'round-robin', fallbackDirect: true, parents: [{ name: 'p0', address: '10.0.0.1:3128', state: 'ejected', ejectedUntil: '2026-01-01T00:01:00.000Z', active: 0, requests: 9, failures: 3, weight: 1 }] }] },
       ['parents       group corp (round-robin, falls back to direct)', '                p0 10.0.0.1:3128 ejected until 2026-01-01T00:01:00.000Z: 0 active, 9 requests, 3 failures'],
