@@ -24,6 +24,7 @@ import type { CacheStatus } from '../cache/status.js';
 import { filesOf, loadPolicyFiles, PolicyWatcher } from './policy-files.js';
 import { Quotas } from '../quota/index.js';
 import { writeFileAtomic } from '../tls/atomic-file.js';
+import { onClientIdle } from './body-idle.js';
 import { handleClientError } from './client-error.js';
 import { ClientGate } from './client-gate.js';
 import { TransparentListener } from './transparent-listener.js';
@@ -255,6 +256,7 @@ export class ProxyServer {
       joinDuplicateHeaders: false,
     });
     server.setTimeout(timeouts.bodyIdle);
+    server.on('timeout', onClientIdle);
     return server;
   }
 
