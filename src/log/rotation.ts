@@ -15,6 +15,11 @@ export interface RotationOptions {
   gzip: boolean;
   /** Called with a one-line problem (a failed rename or compression); never throws. */
   onProblem?: (message: string) => void;
+  /**
+   * False while the file refuses writes (a full disk): rotating then would flushSync,
+   * which retries forever (see WriteHealth); the rotation waits for a later write.
+   */
+  canFlush?: () => boolean;
   now?: () => number;
 }
 
@@ -78,6 +83,7 @@ export class RotatingDestination {
     // buffered meanwhile; rotate at a later write.
     const boom = this.inner as { _opening?: boolean; fd?: number };
     if (boom._opening || (boom.fd !== undefined && boom.fd < 0)) return;
+    if (this.opts.canFlush && !this.opts.canFlush()) return;
     const stamp = new Date(this.now()).toISOString().replace(/[:]/g, '-').replace(/\.\d+Z$/, 'Z');
     let target = `${this.file}.${stamp}`;
     for (let i = 1; exists(target) || exists(`${target}.gz`); i++) target = `${this.file}.${stamp}-${i}`;

@@ -98,6 +98,7 @@ export class ProxyServer {
       rotation: config.log.rotate,
       redactQuery: config.log.redact.query,
       onProblem: (m) => this.log.error(m),
+      onNotice: (m) => this.log.info(m),
       // Metrics and the dashboard count each line as it is written (one hook, no per-stage code).
       onRecord: this.admin.recorder,
     });
@@ -488,7 +489,8 @@ export class ProxyServer {
     await this.quotas.close().catch((err: unknown) => this.log.error({ err: String(err) }, 'quota store did not close cleanly'));
     // Let 'close' handlers write their log lines before the final flush.
     await new Promise((r) => setImmediate(r));
-    this.accessLog.flush();
+    // Bounded, and never stuck on a full disk (what cannot be written is reported).
+    await this.accessLog.drain();
     // Last: /readyz answers 503 while draining, so a balancer takes this instance out.
     await this.admin.close();
     this.log.info('stopped');
