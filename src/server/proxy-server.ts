@@ -210,14 +210,18 @@ export class ProxyServer {
   }
 
   /** Build the interceptor (loading or creating the CA) when the config or policy wants it. */
-  private async ensureInterception(): Promise<void> {
+  private async ensureInterception(reloading = false): Promise<void> {
     const { config, policy } = this.rt;
     if (this.interception) {
       this.interception.interceptor.configure(config);
+      if (reloading) await this.interception.interceptor.recheck(config);
       return;
     }
     if (!Interceptor.wanted(config, policy)) return;
-    const interceptor = await Interceptor.create(config, this.log);
+    // The CA error names the file; say what it is for (start: the one line on stderr).
+    const interceptor = await Interceptor.create(config, this.log).catch((err: unknown) => {
+      throw Object.assign(new Error(`interception CA: ${(err as Error).message}`, { cause: err }), { code: (err as { code?: string }).code });
+    });
     this.interception = { interceptor, inner: { http: this.createInnerServer() } };
     this.rt = { ...this.rt, ca: interceptor.download };
   }
@@ -375,7 +379,7 @@ export class ProxyServer {
     else this.watcher.watch([]);
     this.watchUsers();
     try {
-      await this.ensureInterception();
+      await this.ensureInterception(true);
     } catch (err) {
       this.log.error({ err: String(err) }, 'interception unavailable: the CA could not be loaded; CONNECT tunnels are not decrypted');
     }
