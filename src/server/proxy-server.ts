@@ -25,6 +25,7 @@ import { filesOf, loadPolicyFiles, PolicyWatcher } from './policy-files.js';
 import { Quotas } from '../quota/index.js';
 import { writeFileAtomic } from '../tls/atomic-file.js';
 import { onClientIdle } from './body-idle.js';
+import { Generations } from './generations.js';
 import { handleClientError } from './client-error.js';
 import { ClientGate } from './client-gate.js';
 import { TransparentListener } from './transparent-listener.js';
@@ -78,6 +79,7 @@ export class ProxyServer {
   /** The forward listeners as bound (port 0 resolved), for status and the PAC file. */
   private readonly bound: ListenerView[] = [];
   private readonly self = new SelfEndpoints();
+  private readonly generations = new Generations();
   /** Built once from the first config: cached responses survive reloads. */
   private readonly cache: { store: CacheStore; counts: Record<CacheStatus, number> } | null;
   /** The admin listener (health, metrics, status, reload, cache, dashboard), when admin.listen is set. */
@@ -234,7 +236,8 @@ export class ProxyServer {
     const server = this.createHttpServer();
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
       res.sendDate = false;
-      this.track(res, handleRequest(this.rt, req, res, originOf(req.socket)));
+      const rt = this.rt;
+      this.track(res, handleRequest(rt, req, res, originOf(req.socket)), rt);
     };
     server.on('request', onRequest);
     server.on('checkContinue', onRequest);
@@ -265,10 +268,15 @@ export class ProxyServer {
     return server;
   }
 
-  /** Count a request as in flight until its response closes (for shutdown). */
-  private track(res: ServerResponse, ctx: ProxyContext): void {
+  /** Count a request as in flight until its response closes (for shutdown), holding its generation's upstream open. */
+  private track(res: ServerResponse, ctx: ProxyContext, rt: Runtime): void {
     this.inflight.set(res, ctx);
-    res.once('close', () => this.inflight.delete(res));
+    const upstream = rt.upstream;
+    this.generations.hold(upstream);
+    res.once('close', () => {
+      this.inflight.delete(res);
+      this.generations.release(upstream);
+    });
   }
 
   /** A listener's node:http server; for a transparent one (`transparent` set), the one it hands HTTP to. */
@@ -305,7 +313,7 @@ export class ProxyServer {
       sendError(rt, ctx, req, res, refusal, true);
       return;
     }
-    this.track(res, handleRequest(rt, req, res, null, transparent));
+    this.track(res, handleRequest(rt, req, res, null, transparent), rt);
   }
 
   private onTunnel(req: IncomingMessage, socket: Socket, head: Buffer, kind: 'connect' | 'upgrade', transparent: TransparentInfo | null): void {
@@ -334,7 +342,12 @@ export class ProxyServer {
       this.openTunnels--;
     });
     if (kind === 'connect') void handleConnect(rt, req, socket, head, this.registry, this.interception);
-    else handleUpgrade(rt, req, socket, head, this.registry, null, transparent);
+    else {
+      // An upgrade is dispatched through the pool after its stages, like a request.
+      this.generations.hold(rt.upstream);
+      socket.once('close', () => this.generations.release(rt.upstream));
+      handleUpgrade(rt, req, socket, head, this.registry, null, transparent);
+    }
   }
 
   /**
@@ -390,8 +403,9 @@ export class ProxyServer {
       s.keepAliveTimeout = timeouts.clientIdle;
       s.setTimeout(timeouts.bodyIdle);
     }
-    // Requests in flight finish on the old pool; it closes when they are done.
-    void previous.upstream.close().catch(() => {});
+    // Requests that started on the old generation finish on its pool, even those still
+    // in a stage: it closes when the last of them has ended.
+    if (previous.upstream !== rt.upstream) this.generations.retire(previous.upstream);
     this.log.info({ generation: this.generation, file: next.file }, 'config reloaded');
     return { ok: true, generation: this.generation };
   }

@@ -2,7 +2,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 
 /** What the fake name server does with a query for one name. */
-export type DnsBehaviour = { answer: string } | 'servfail' | 'silent';
+export type DnsBehaviour = { answer: string; delayMs?: number } | 'servfail' | 'silent';
 
 export interface FakeDns {
   /** "127.0.0.1:PORT", for egress.dns.servers. */
@@ -15,7 +15,7 @@ export interface FakeDns {
 /**
  * A UDP DNS server on 127.0.0.1:0 (RFC 1035 §4.1 wire format, one question per query).
  * `behave(name)` picks the outcome: an A record (AAAA queries get an empty NOERROR answer),
- * SERVFAIL (RCODE 2), or no answer at all.
+ * optionally after a delay, SERVFAIL (RCODE 2), or no answer at all.
  */
 export async function startFakeDns(behave: (name: string) => DnsBehaviour): Promise<FakeDns> {
   const sock: Socket = createSocket('udp4');
@@ -26,7 +26,9 @@ export async function startFakeDns(behave: (name: string) => DnsBehaviour): Prom
     queries.push(q.name);
     const b = behave(q.name);
     if (b === 'silent') return;
-    sock.send(reply(msg, q, b), from.port, from.address);
+    const send = (): void => sock.send(reply(msg, q, b), from.port, from.address);
+    if (typeof b === 'object' && b.delayMs) setTimeout(send, b.delayMs);
+    else send();
   });
   sock.bind(0, '127.0.0.1');
   await once(sock, 'listening');
