@@ -28,16 +28,40 @@ const BEHAVIOURS: Record<string, (s: Socket) => void> = {
   '/short-body': (s) => s.end('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n' + 's'.repeat(100)),
   '/drip': (s) => {
     const body = 'drip-12345'; // 10 bytes: 2 s of dripping, well over BODY_IDLE in total
-    s.write(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n`);
+    // Connection: close: this origin reads one request per connection.
+    s.write(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ${body.length}\r\n\r\n`);
     let i = 0;
     const t = setInterval(() => {
       if (s.destroyed) return clearInterval(t);
       s.write(body[i++]!);
-      if (i === body.length) clearInterval(t);
+      if (i === body.length) {
+        clearInterval(t);
+        s.end();
+      }
     }, DRIP_MS);
     s.once('close', () => clearInterval(t));
   },
+  // The head in one-byte writes: upstreamHeaders bounds the whole head (a slowloris guard
+  // towards origins), bodyIdle only what follows.
+  '/drip-head': (s) => dripHead(s, 'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok', HEAD_DRIP_MS),
+  '/drip-head-forever': (s) => dripHead(s, `HTTP/1.1 200 OK\r\nX-Pad: ${'p'.repeat(200)}\r\nContent-Length: 2\r\n\r\nok`, HEAD_DRIP_MS),
 };
+
+const HEAD_DRIP_MS = 20;
+const UPSTREAM_HEADERS = 2000;
+
+function dripHead(s: Socket, text: string, everyMs: number): void {
+  let i = 0;
+  const t = setInterval(() => {
+    if (s.destroyed) return clearInterval(t);
+    s.write(text[i++]!);
+    if (i === text.length) {
+      clearInterval(t);
+      s.end();
+    }
+  }, everyMs);
+  s.once('close', () => clearInterval(t));
+}
 
 let origin: TcpServer;
 let px: TestProxy;
@@ -56,7 +80,7 @@ beforeAll(async () => {
     s.on('data', onData);
   });
   px = await startTestProxy({
-    timeouts: { bodyIdle: `${BODY_IDLE}ms`, upstreamHeaders: '2s' },
+    timeouts: { bodyIdle: `${BODY_IDLE}ms`, upstreamHeaders: `${UPSTREAM_HEADERS}ms` },
     cache: { enabled: false },
     admin: { listen: { address: '127.0.0.1', port: 0 } },
   });
@@ -154,5 +178,29 @@ describe('origin slow-drips its body', () => {
     expect(out.endAt).toBeGreaterThan(BODY_IDLE * 2);
     const line = await px.access.waitFor((l) => l.url === url);
     expect(line).toMatchObject({ status: 200, error: null, bytesOut: 10 });
+  });
+});
+
+describe('origin slow-drips its response head', () => {
+  it(`one byte per ${HEAD_DRIP_MS} ms, done within upstreamHeaders: relayed normally`, async () => {
+    const url = urlFor('/drip-head');
+    const out = await getThrough(px.port, url);
+    expect(out.how).toBe('complete');
+    expect(out.status).toBe(200);
+    expect(out.body.toString()).toBe('ok');
+    expect(out.headAt).toBeGreaterThan(BODY_IDLE); // ~40 bytes × 20 ms: longer than bodyIdle
+  });
+
+  it('a head still incomplete after upstreamHeaders → 504 UPSTREAM_TIMEOUT (the bound is on the whole head, not between bytes)', async () => {
+    const before = origin.accepted.length;
+    const url = urlFor('/drip-head-forever');
+    const out = await getThrough(px.port, url);
+    expect(out.status).toBe(504);
+    expect(String(out.headers['x-egressd-error'])).toMatch(/^UPSTREAM_TIMEOUT: /);
+    expect(out.endAt).toBeGreaterThanOrEqual(UPSTREAM_HEADERS - 100);
+    expect(out.endAt).toBeLessThan(UPSTREAM_HEADERS + 1500);
+    const line = await px.access.waitFor((l) => l.url === url);
+    expect(line).toMatchObject({ status: 504, error: 'UPSTREAM_TIMEOUT' });
+    await expectNothingLeaked(before);
   });
 });
