@@ -26,31 +26,23 @@ const BEHAVIOURS: Record<string, (s: Socket) => void> = {
   '/bad-header': (s) => s.end('HTTP/1.1 200 OK\r\nBad Header: x\r\nContent-Length: 2\r\n\r\nok'),
   '/bad-chunk': (s) => s.end('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZ\r\nmore\r\n0\r\n\r\n'),
   '/short-body': (s) => s.end('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n' + 's'.repeat(100)),
+  // 10 body bytes: 2 s of dripping, well over BODY_IDLE in total. Connection: close:
+  // this origin reads one request per connection.
   '/drip': (s) => {
-    const body = 'drip-12345'; // 10 bytes: 2 s of dripping, well over BODY_IDLE in total
-    // Connection: close: this origin reads one request per connection.
-    s.write(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ${body.length}\r\n\r\n`);
-    let i = 0;
-    const t = setInterval(() => {
-      if (s.destroyed) return clearInterval(t);
-      s.write(body[i++]!);
-      if (i === body.length) {
-        clearInterval(t);
-        s.end();
-      }
-    }, DRIP_MS);
-    s.once('close', () => clearInterval(t));
+    s.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 10\r\n\r\n');
+    drip(s, 'drip-12345', DRIP_MS);
   },
   // The head in one-byte writes: upstreamHeaders bounds the whole head (a slowloris guard
   // towards origins), bodyIdle only what follows.
-  '/drip-head': (s) => dripHead(s, 'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok', HEAD_DRIP_MS),
-  '/drip-head-forever': (s) => dripHead(s, `HTTP/1.1 200 OK\r\nX-Pad: ${'p'.repeat(200)}\r\nContent-Length: 2\r\n\r\nok`, HEAD_DRIP_MS),
+  '/drip-head': (s) => drip(s, 'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok', HEAD_DRIP_MS),
+  '/drip-head-forever': (s) => drip(s, `HTTP/1.1 200 OK\r\nX-Pad: ${'p'.repeat(200)}\r\nContent-Length: 2\r\n\r\nok`, HEAD_DRIP_MS),
 };
 
 const HEAD_DRIP_MS = 20;
 const UPSTREAM_HEADERS = 2000;
 
-function dripHead(s: Socket, text: string, everyMs: number): void {
+/** Write `text` one byte every `everyMs`, then end the connection. */
+function drip(s: Socket, text: string, everyMs: number): void {
   let i = 0;
   const t = setInterval(() => {
     if (s.destroyed) return clearInterval(t);
