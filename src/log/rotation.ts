@@ -55,8 +55,10 @@ export class RotatingDestination {
     this.inner.flushSync?.();
   }
 
-  flush(): void {
-    (this.inner as { flush?: () => void }).flush?.();
+  flush(cb?: (err?: Error | null) => void): void {
+    const inner = this.inner as { flush?: (cb?: (err?: Error | null) => void) => void };
+    if (inner.flush) inner.flush(cb);
+    else cb?.();
   }
 
   get _len(): number | undefined {
