@@ -40,13 +40,14 @@ describe.skipIf(problem !== null)('access log on a full disk', () => {
     await origin?.close();
   });
 
-  async function start(): Promise<{ access: string; agent: ProxyAgent }> {
+  async function start(serverLogOnDisk = false): Promise<{ access: string; agent: ProxyAgent; serverLog: string }> {
     fs = mountTmpfs('256k');
     const access = join(fs.dir, 'access.log');
+    const serverLog = join(fs.dir, 'server.log');
     const file = join(fs.dir, `egressd-${++n}.yaml`);
-    writeFileSync(file, stringify(merge(baseConfig(), { log: { access, server: 'stderr' }, timeouts: { shutdownGrace: '2s' } })));
-    cli = await startCli(file);
-    return { access, agent: new ProxyAgent({ uri: `http://127.0.0.1:${cli.port}`, proxyTunnel: false, connections: 4 }) };
+    writeFileSync(file, stringify(merge(baseConfig(), { log: { access, server: serverLogOnDisk ? serverLog : 'stderr' }, timeouts: { shutdownGrace: '2s' } })));
+    cli = await startCli(file, { serverLogFile: serverLogOnDisk ? serverLog : undefined });
+    return { access, serverLog, agent: new ProxyAgent({ uri: `http://127.0.0.1:${cli.port}`, proxyTunnel: false, connections: 4 }) };
   }
 
   /** `count` GETs of `${origin}/${tag}/i`, four at a time; every one must be a 200. */
@@ -103,5 +104,26 @@ describe.skipIf(problem !== null)('access log on a full disk', () => {
     expect(exit!.code).toBe(0);
     expect(exit!.at - signalled).toBeLessThan(5000);
     expect(cli!.stderr()).toMatch(/access log: \d+ bytes could not be written/);
+  });
+
+  it('the server log on the same full disk: no crash (it did crash), requests served, the failure said on stderr, SIGTERM exits 0', async () => {
+    const { agent, serverLog } = await start(true);
+    fs.fill();
+    await load(agent, 'both-full', 200);
+    // Server-log lines beyond the last partly used page of the file: writes that fail.
+    for (let i = 0; i < 60; i++) {
+      process.kill(cli!.pid, 'SIGHUP');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await load(agent, 'both-full-after', 20);
+    await agent.close();
+    expect(cli!.child.exitCode, cli!.stderr()).toBeNull();
+    process.kill(cli!.pid, 'SIGTERM');
+    const exit = await Promise.race([cli!.exited, new Promise<null>((r) => setTimeout(r, 8000, null))]);
+    expect(exit, `no exit within 8 s of SIGTERM; stderr:\n${cli!.stderr().slice(-2000)}`).not.toBeNull();
+    expect(exit!.code).toBe(0);
+    expect(readFileSync(serverLog, 'utf8')).toContain('listening on');
+    // The server log cannot report its own failure: stderr does.
+    expect(cli!.stderr()).toMatch(/^egressd: server log write failed: ENOSPC/m);
   });
 });

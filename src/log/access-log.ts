@@ -311,5 +311,12 @@ export class AccessLog {
 export function createServerLog(target: LogTarget, level: string): { log: Logger; dest: Destination } {
   // Synchronous: diagnostics are rare and must not be lost when the process dies.
   const dest = openDestination(target, true);
+  // A server-log file on a full disk: the failed write's 'error' had no listener and
+  // crashed the proxy (test/faults-disk-log.test.ts). Say so on stderr instead; the
+  // lines wait in memory and are written once the file accepts them again.
+  if (typeof target === 'string') {
+    const report = target === 'stderr' ? () => {} : (m: string) => void process.stderr.write(`egressd: ${m}\n`);
+    new WriteHealth(dest, report, 'server log');
+  }
   return { log: pino({ base: null, timestamp: pino.stdTimeFunctions.isoTime, level }, dest), dest };
 }
