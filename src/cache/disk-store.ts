@@ -26,6 +26,8 @@ export class DiskStore implements CacheStore {
   private bytes = 0;
   private entries = 0;
   private readonly pending = new Set<Promise<unknown>>();
+  /** The last write failed for lack of space (reported once until a write succeeds). */
+  private full = false;
 
   constructor(
     private readonly dir: string,
@@ -112,9 +114,29 @@ export class DiskStore implements CacheStore {
       if (old) this.remove(old);
       this.add({ key: entry.key, url: entry.url, file, size: buf.length, entries: variants.length });
       this.evict();
-    })().catch((err: unknown) => this.log.warn({ err: String(err), url: entry.url }, 'cache: disk write failed'));
+      if (this.full) {
+        this.full = false;
+        this.log.info({ dir: this.dir }, 'cache: disk writes succeed again');
+      }
+    })().catch((err: unknown) => this.writeFailed(err, entry.url));
     this.pending.add(task);
     void task.finally(() => this.pending.delete(task));
+  }
+
+  /**
+   * A full disk fails every write until space is freed: say so once (and once when it
+   * ends), not once per response. writeFileAtomic has removed its temp file; the entry
+   * stays in the memory tier, and responses are served either way.
+   */
+  private writeFailed(err: unknown, url: string): void {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOSPC' && code !== 'EDQUOT') {
+      this.log.warn({ err: String(err), url }, 'cache: disk write failed');
+      return;
+    }
+    if (this.full) return;
+    this.full = true;
+    this.log.warn({ dir: this.dir, code }, `cache: the disk is full (${code}): responses are not stored on disk until space is freed; they are still served`);
   }
 
   delete(key: string): boolean {

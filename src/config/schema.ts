@@ -24,6 +24,14 @@ const pathPattern = z.string().min(1).superRefine((s, ctx) => {
   const r = parsePathGlob(s);
   if (typeof r === 'string') ctx.addIssue({ code: 'custom', message: r });
 });
+/** A name server as Resolver.setServers() takes it: 192.0.2.1, 192.0.2.1:5353, 2001:db8::1 or [2001:db8::1]:5353. */
+const dnsServer = z.string().refine(isNameServer, { message: 'must be an IP address with an optional port: 192.0.2.53, 192.0.2.53:5353 or [2001:db8::53]:5353' });
+function isNameServer(s: string): boolean {
+  if (isIP(s) === 6) return true;
+  const m = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(s) ?? /^([\d.]+)(?::(\d{1,5}))?$/.exec(s);
+  if (!m || isIP(m[1]!) === 0) return false;
+  return m[2] === undefined || (Number(m[2]) >= 1 && Number(m[2]) <= 65535);
+}
 const LOOPBACK = /^(127\.|::1$|\[::1\]$)/;
 
 /** A cache rule: bypass the cache, or force caching with a TTL, by host and path globs. */
@@ -179,8 +187,12 @@ export const configSchema = z.strictObject({
           minTtl: duration.prefault(1000),
           maxTtl: duration.prefault(300_000),
           negativeTtl: duration.prefault(5000),
+          /** Per attempt; a lookup gives up after timeout × tries (DNS_TIMEOUT, 504). */
           timeout: positiveDuration.prefault(5000),
+          tries: z.number().int().min(1).max(5).default(2),
           cacheSize: z.number().int().min(0).default(10_000),
+          /** Name servers ("ip" or "ip:port", "[v6]:port"); empty: those of /etc/resolv.conf. */
+          servers: z.array(dnsServer).default([]),
         })
         .prefault({}),
       /** Prefer IPv4 or IPv6 when a host has both. */

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
 import { forwardResponseHeaders } from '../http/headers.js';
-import { ProxyError, toProxyError } from '../http/errors.js';
+import { isEarlyClose, ProxyError, toProxyError } from '../http/errors.js';
 import { formatAuthority } from '../http/target.js';
 import { decideResponse, decideResponseBytes, responseByteLimit } from '../policy/index.js';
 import { takeHandedOver } from '../upstream/connect-phases.js';
@@ -160,7 +160,9 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
       this.res.end();
       return;
     }
-    const pe = toProxyError(err);
+    const pe = this.res.headersSent && isEarlyClose(err)
+      ? new ProxyError('UPSTREAM_PROTOCOL', 'destination closed the connection before the end of the response body (RFC 9112 §8: incomplete message)', { cause: err })
+      : toProxyError(err);
     if (this.res.destroyed) {
       // The client left first; the upstream error is a consequence, not the cause.
       if (!this.ctx.errorCode) this.ctx.fail(pe);

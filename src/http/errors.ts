@@ -148,6 +148,16 @@ const CERT_PROBLEMS: Record<string, string> = {
   ERR_TLS_CERT_ALTNAME_INVALID: 'the certificate is for another host name',
 };
 
+/**
+ * The origin ended the connection (FIN, undici's "other side closed") after the response
+ * head was relayed, before the body its framing announced (Content-Length or the last
+ * chunk) was complete: an incomplete message (RFC 9112 §8), not a reset.
+ */
+export function isEarlyClose(err: unknown): boolean {
+  const e = err as { code?: string; message?: string } | undefined;
+  return e?.code === 'UND_ERR_SOCKET' && e.message === 'other side closed';
+}
+
 /** Normalise anything thrown while talking upstream into a ProxyError. */
 export function toProxyError(err: unknown): ProxyError {
   if (err instanceof ProxyError) return err;
@@ -157,6 +167,13 @@ export function toProxyError(err: unknown): ProxyError {
   const mapped = (e?.code && ERRNO_TO_CODE[e.code]) || (cause?.code && ERRNO_TO_CODE[cause.code]);
   if (e?.cause instanceof ProxyError) return e.cause;
   if (mapped) return new ProxyError(mapped, describe(mapped, e?.code ?? cause?.code ?? ''), { cause: err });
+  // undici 7's HTTPParserError carries no code (its llhttp name lookup yields undefined),
+  // so the HPE_* rows above never match it: recognise it by name. Its message names the
+  // defect ("Invalid header token"), which is the one-line reason an admin needs.
+  if ((err as { name?: string } | undefined)?.name === 'HTTPParserError') {
+    const detail = /\(([^)]+)\)\s*$/.exec(e?.message ?? '')?.[1] ?? 'unparsable';
+    return new ProxyError('UPSTREAM_PROTOCOL', describe('UPSTREAM_PROTOCOL', detail), { cause: err });
+  }
   return new ProxyError('UPSTREAM_ERROR', `upstream error: ${e?.message ?? String(err)}`, { cause: err });
 }
 

@@ -6,6 +6,7 @@ import { F, MSG_REQUEST, MSG_TUNNEL } from './fields.js';
 import { squidLine } from './squid-format.js';
 import { redactUrl } from './redact.js';
 import { RotatingDestination, type RotationOptions } from './rotation.js';
+import { WriteHealth } from './write-health.js';
 
 /** What the access log needs to know about one finished request or tunnel. */
 export interface AccessRecord {
@@ -61,6 +62,9 @@ export type LogTarget = string | Writable;
  */
 export type Destination = DestinationStream & { flushSync?: () => void; reopen?: () => void; end?: () => void };
 
+/** Access-log bytes held in memory at most while the file refuses writes. */
+const MAX_BUFFERED = 32 * 1024 * 1024;
+
 export function openDestination(target: LogTarget, sync = false): Destination {
   if (typeof target !== 'string') return target as unknown as DestinationStream;
   if (target !== 'stdout' && target !== 'stderr') assertWritable(target);
@@ -68,7 +72,9 @@ export function openDestination(target: LogTarget, sync = false): Destination {
   // Buffered (one write per 8 KiB instead of a thread-pool round trip per line: worth
   // ~20% of W1 throughput); AccessLog flushes it on a short timer so a quiet proxy's
   // log is still current within FLUSH_MS.
-  const boom = pino.destination({ dest, sync, minLength: sync ? 0 : 8192, mkdir: true });
+  // maxLength bounds what piles up in memory while the file cannot be written (a full
+  // disk): beyond it, lines are dropped and counted (WriteHealth) instead of growing RSS.
+  const boom = pino.destination({ dest, sync, minLength: sync ? 0 : 8192, maxLength: sync ? 0 : MAX_BUFFERED, mkdir: true });
   // stdout/stderr have no path to reopen (sonic-boom would throw, and a SIGUSR1 handler
   // that throws takes the process down): there is nothing to reopen.
   return typeof dest === 'number' ? Object.assign(boom, { reopen: undefined }) : boom;
@@ -151,8 +157,10 @@ export interface AccessLogOptions {
   format?: 'json' | 'squid';
   /** Size/age rotation of a log file (log.rotate). */
   rotation?: Omit<RotationOptions, 'onProblem'>;
-  /** Problems writing or rotating the log, one line each (to the server log). */
+  /** Problems writing or rotating the log, one line each (to the server log, as errors). */
   onProblem?: (message: string) => void;
+  /** The end of a problem (writes succeed again), one line (to the server log, as info). */
+  onNotice?: (message: string) => void;
   /** Mask query values in logged URLs (log.redact.query). Credentials are always removed. */
   redactQuery?: boolean;
   /**
@@ -173,6 +181,16 @@ export class AccessLog {
   private readonly dest: Destination;
 
   private readonly flusher: NodeJS.Timeout;
+  /**
+   * A full disk or a vanished folder must not take the proxy down with an unhandled
+   * 'error', nor hang it in a synchronous flush: see WriteHealth.
+   */
+  private readonly health: WriteHealth;
+  private readonly onProblem: ((message: string) => void) | undefined;
+  /** The sonic-boom stream under any rotation wrapper. */
+  private readonly boom: Destination;
+  /** The destination was destroyed with unwritable lines in it (a full disk at shutdown). */
+  private discarded = false;
 
   private readonly squid: boolean;
   private readonly redactQuery: boolean;
@@ -182,20 +200,15 @@ export class AccessLog {
   constructor(target: LogTarget, opts: AccessLogOptions = {}) {
     const dest = openDestination(target);
     const { rotation } = opts;
+    this.onProblem = opts.onProblem;
+    this.boom = dest;
+    this.health = new WriteHealth(dest, (m, level) => (level === 'error' ? opts.onProblem?.(m) : opts.onNotice?.(m)));
     const rotates = rotation && typeof target === 'string' && target !== 'stdout' && target !== 'stderr' && (rotation.size > 0 || rotation.every > 0);
-    this.dest = rotates ? (new RotatingDestination(dest, target, { ...rotation, onProblem: opts.onProblem }) as unknown as Destination) : dest;
+    const canFlush = (): boolean => !this.health.failing;
+    this.dest = rotates ? (new RotatingDestination(dest, target, { ...rotation, onProblem: opts.onProblem, canFlush }) as unknown as Destination) : dest;
     this.squid = opts.format === 'squid';
     this.redactQuery = opts.redactQuery ?? false;
     this.onRecord = opts.onRecord ?? null;
-    // A full disk or a vanished folder must not take the proxy down with an unhandled
-    // 'error': say so (once a minute at most) and keep serving.
-    let lastReport = 0;
-    (dest as Destination & { on?: (e: string, f: (err: Error) => void) => void }).on?.('error', (err: Error) => {
-      const now = Date.now();
-      if (now - lastReport < 60_000) return;
-      lastReport = now;
-      opts.onProblem?.(`access log write failed: ${err.message}`);
-    });
     this.logger = pino({ base: opts.base ?? null, timestamp: cachedIsoTime(), level: 'info' }, this.dest);
     this.flusher = setInterval(() => this.flushAsync(), FLUSH_MS);
     this.flusher.unref();
@@ -208,6 +221,7 @@ export class AccessLog {
   }
 
   write(r: AccessRecord, now: number): void {
+    if (this.discarded) return;
     const url = redactUrl(r.url, this.redactQuery);
     if (this.onRecord !== null) this.onRecord(r, now);
     if (this.squid) {
@@ -279,16 +293,9 @@ export class AccessLog {
 
   /** Flush and close the file (once it is open): for embedders and tests that remove it afterwards. */
   async close(): Promise<void> {
-    clearInterval(this.flusher);
+    await this.drain();
     const d = this.dest as Destination & { once?: (e: string, f: () => void) => void };
     if (!d.end || !d.once) return;
-    // Everything buffered goes to the file now, whatever end() then takes (a rotation's
-    // reopen may be under way; a slow machine may not report 'close' in time).
-    try {
-      d.flushSync?.();
-    } catch {
-      // not open yet: nothing was written to it
-    }
     // Bounded: sonic-boom may not report 'close' when it is ended in the middle of a
     // reopen; what was written is on disk by then either way.
     await new Promise<void>((resolve) => {
@@ -301,9 +308,50 @@ export class AccessLog {
     });
   }
 
-  /** Write everything buffered now, synchronously (shutdown, fatal errors). */
+  /**
+   * Write everything buffered, asynchronously, for up to `timeoutMs` (shutdown). A write
+   * that fails (a full disk) ends it: what is left is reported as lost, never retried in
+   * a loop that would keep the process from exiting.
+   */
+  async drain(timeoutMs = 2000): Promise<void> {
+    clearInterval(this.flusher);
+    const d = this.dest as Destination & { flush?: (cb?: (err?: Error | null) => void) => void; _len?: number };
+    const deadline = Date.now() + timeoutMs;
+    if (d.flush && typeof d._len === 'number') {
+      while (d._len > 0 && !this.health.failing && Date.now() < deadline) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.max(1, deadline - Date.now()));
+          try {
+            d.flush!(() => {
+              clearTimeout(timer);
+              resolve();
+            });
+          } catch {
+            clearTimeout(timer);
+            resolve(); // not open yet: flushSync below reports it
+          }
+        });
+      }
+    }
+    this.flush();
+  }
+
+  /**
+   * Write everything buffered now, synchronously (shutdown, fatal errors), unless the
+   * file is failing: then say how much is lost instead of spinning in flushSync.
+   */
   flush(): void {
     clearInterval(this.flusher);
+    const left = (this.dest as { _len?: number })._len ?? 0;
+    if (this.health.failing) {
+      if (left > 0) this.onProblem?.(`access log: ${left} bytes could not be written (${this.health.failure!.code ?? this.health.failure!.message}) and are lost`);
+      // pino flushes the destination again at beforeExit (async: fails, and beforeExit
+      // comes again, forever) and at exit (flushSync: spins). A destroyed destination is
+      // skipped by both, so the process can exit; lines written after this are dropped.
+      this.discarded = true;
+      (this.boom as { destroy?: () => void }).destroy?.();
+      return;
+    }
     try {
       this.dest.flushSync?.();
     } catch {
@@ -317,5 +365,12 @@ export function createServerLog(target: LogTarget, level: string, base: Record<s
   // Synchronous: diagnostics are rare and must not be lost when the process dies. One
   // write(2) per line: with O_APPEND, processes sharing the file never split a line.
   const dest = openDestination(target, true);
+  // A server-log file on a full disk: the failed write's 'error' had no listener and
+  // crashed the proxy (test/faults-disk-log.test.ts). Say so on stderr instead; the
+  // lines wait in memory and are written once the file accepts them again.
+  if (typeof target === 'string') {
+    const report = target === 'stderr' ? () => {} : (m: string) => void process.stderr.write(`egressd: ${m}\n`);
+    new WriteHealth(dest, report, 'server log');
+  }
   return { log: pino({ base, timestamp: pino.stdTimeFunctions.isoTime, level }, dest), dest };
 }

@@ -15,6 +15,11 @@ export interface RotationOptions {
   gzip: boolean;
   /** Called with a one-line problem (a failed rename or compression); never throws. */
   onProblem?: (message: string) => void;
+  /**
+   * False while the file refuses writes (a full disk): rotating then would flushSync,
+   * which retries forever (see WriteHealth); the rotation waits for a later write.
+   */
+  canFlush?: () => boolean;
   now?: () => number;
 }
 
@@ -50,8 +55,10 @@ export class RotatingDestination {
     this.inner.flushSync?.();
   }
 
-  flush(): void {
-    (this.inner as { flush?: () => void }).flush?.();
+  flush(cb?: (err?: Error | null) => void): void {
+    const inner = this.inner as { flush?: (cb?: (err?: Error | null) => void) => void };
+    if (inner.flush) inner.flush(cb);
+    else cb?.();
   }
 
   get _len(): number | undefined {
@@ -78,6 +85,7 @@ export class RotatingDestination {
     // buffered meanwhile; rotate at a later write.
     const boom = this.inner as { _opening?: boolean; fd?: number };
     if (boom._opening || (boom.fd !== undefined && boom.fd < 0)) return;
+    if (this.opts.canFlush && !this.opts.canFlush()) return;
     const target = rotatedName(this.file, this.now());
     try {
       this.inner.flushSync?.();

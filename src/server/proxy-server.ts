@@ -24,6 +24,8 @@ import type { CacheStatus } from '../cache/status.js';
 import { filesOf, loadPolicyFiles, PolicyWatcher } from './policy-files.js';
 import { Quotas } from '../quota/index.js';
 import { writeFileAtomic } from '../tls/atomic-file.js';
+import { onClientIdle } from './body-idle.js';
+import { Generations } from './generations.js';
 import { handleClientError } from './client-error.js';
 import { ClientGate } from './client-gate.js';
 import { TransparentListener } from './transparent-listener.js';
@@ -86,6 +88,7 @@ export class ProxyServer {
   /** The forward listeners as bound (port 0 resolved), for status and the PAC file. */
   private readonly bound: ListenerView[] = [];
   private readonly self = new SelfEndpoints();
+  private readonly generations = new Generations();
   /** Built once from the first config: cached responses survive reloads. */
   private readonly cache: { store: CacheStore; counts: Record<CacheStatus, number> } | null;
   /** The admin listener (health, metrics, status, reload, cache, dashboard), when admin.listen is set. */
@@ -111,6 +114,7 @@ export class ProxyServer {
       rotation: worker ? undefined : config.log.rotate,
       redactQuery: config.log.redact.query,
       onProblem: (m) => this.log.error(m),
+      onNotice: (m) => this.log.info(m),
       // Metrics and the dashboard count each line as it is written (one hook, no per-stage code).
       onRecord: this.admin.recorder,
     });
@@ -240,14 +244,18 @@ export class ProxyServer {
   }
 
   /** Build the interceptor (loading or creating the CA) when the config or policy wants it. */
-  private async ensureInterception(): Promise<void> {
+  private async ensureInterception(reloading = false): Promise<void> {
     const { config, policy } = this.rt;
     if (this.interception) {
       this.interception.interceptor.configure(config);
+      if (reloading) await this.interception.interceptor.recheck(config);
       return;
     }
     if (!Interceptor.wanted(config, policy)) return;
-    const interceptor = await Interceptor.create(config, this.log);
+    // The CA error names the file; say what it is for (start: the one line on stderr).
+    const interceptor = await Interceptor.create(config, this.log).catch((err: unknown) => {
+      throw Object.assign(new Error(`interception CA: ${(err as Error).message}`, { cause: err }), { code: (err as { code?: string }).code });
+    });
     this.interception = { interceptor, inner: { http: this.createInnerServer() } };
     this.rt = { ...this.rt, ca: interceptor.download };
   }
@@ -260,7 +268,8 @@ export class ProxyServer {
     const server = this.createHttpServer();
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
       res.sendDate = false;
-      this.track(res, handleRequest(this.rt, req, res, originOf(req.socket)));
+      const rt = this.rt;
+      this.track(res, handleRequest(rt, req, res, originOf(req.socket)), rt);
     };
     server.on('request', onRequest);
     server.on('checkContinue', onRequest);
@@ -287,13 +296,19 @@ export class ProxyServer {
       joinDuplicateHeaders: false,
     });
     server.setTimeout(timeouts.bodyIdle);
+    server.on('timeout', onClientIdle);
     return server;
   }
 
-  /** Count a request as in flight until its response closes (for shutdown). */
-  private track(res: ServerResponse, ctx: ProxyContext): void {
+  /** Count a request as in flight until its response closes (for shutdown), holding its generation's upstream open. */
+  private track(res: ServerResponse, ctx: ProxyContext, rt: Runtime): void {
     this.inflight.set(res, ctx);
-    res.once('close', () => this.inflight.delete(res));
+    const upstream = rt.upstream;
+    this.generations.hold(upstream);
+    res.once('close', () => {
+      this.inflight.delete(res);
+      this.generations.release(upstream);
+    });
   }
 
   /** A listener's node:http server; for a transparent one (`transparent` set), the one it hands HTTP to. */
@@ -330,7 +345,7 @@ export class ProxyServer {
       sendError(rt, ctx, req, res, refusal, true);
       return;
     }
-    this.track(res, handleRequest(rt, req, res, null, transparent));
+    this.track(res, handleRequest(rt, req, res, null, transparent), rt);
   }
 
   private onTunnel(req: IncomingMessage, socket: Socket, head: Buffer, kind: 'connect' | 'upgrade', transparent: TransparentInfo | null): void {
@@ -359,7 +374,12 @@ export class ProxyServer {
       this.openTunnels--;
     });
     if (kind === 'connect') void handleConnect(rt, req, socket, head, this.registry, this.interception);
-    else handleUpgrade(rt, req, socket, head, this.registry, null, transparent);
+    else {
+      // An upgrade is dispatched through the pool after its stages, like a request.
+      this.generations.hold(rt.upstream);
+      socket.once('close', () => this.generations.release(rt.upstream));
+      handleUpgrade(rt, req, socket, head, this.registry, null, transparent);
+    }
   }
 
   /**
@@ -406,7 +426,7 @@ export class ProxyServer {
     else this.watcher.watch([]);
     this.watchUsers();
     try {
-      await this.ensureInterception();
+      await this.ensureInterception(true);
     } catch (err) {
       this.log.error({ err: String(err) }, 'interception unavailable: the CA could not be loaded; CONNECT tunnels are not decrypted');
     }
@@ -417,8 +437,9 @@ export class ProxyServer {
       s.keepAliveTimeout = timeouts.clientIdle;
       s.setTimeout(timeouts.bodyIdle);
     }
-    // Requests in flight finish on the old pool; it closes when they are done.
-    void previous.upstream.close().catch(() => {});
+    // Requests that started on the old generation finish on its pool, even those still
+    // in a stage: it closes when the last of them has ended.
+    if (previous.upstream !== rt.upstream) this.generations.retire(previous.upstream);
     this.log.info({ generation: this.generation, file: next.file }, 'config reloaded');
     return { ok: true, generation: this.generation };
   }
@@ -526,7 +547,8 @@ export class ProxyServer {
     await this.quotas.close().catch((err: unknown) => this.log.error({ err: String(err) }, 'quota store did not close cleanly'));
     // Let 'close' handlers write their log lines before the final flush.
     await new Promise((r) => setImmediate(r));
-    this.accessLog.flush();
+    // Bounded, and never stuck on a full disk (what cannot be written is reported).
+    await this.accessLog.drain();
     // Last: /readyz answers 503 while draining, so a balancer takes this instance out.
     await this.admin.close();
     this.log.info('stopped');

@@ -1,4 +1,5 @@
 import type { LoadedConfig } from '../config/load.js';
+import { ConfigError, formatProblem } from '../config/yaml-source.js';
 import { ProxyServer, type BoundAddress, type ProxyOptions } from './proxy-server.js';
 
 /**
@@ -17,7 +18,13 @@ export async function openProxy(loaded: LoadedConfig, opts: ProxyOptions = {}): 
     return { proxy, addresses: await proxy.listen() };
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    proxy.log.fatal({ err: { code: e.code, message: e.message } }, `cannot listen: ${e.message}`);
+    // listen() also loads the policy files, the CA and the cache index: only a bind
+    // error is "cannot listen"; the others name their file in their message.
+    const what = e.syscall === 'listen' ? `cannot listen: ${e.message}` : e.message;
+    if (err instanceof ConfigError) for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
+    else proxy.log.fatal({ err: { code: e.code, message: e.message } }, what);
+    // One plain line whatever log.server is (a file, or JSON on stderr).
+    process.stderr.write(`egressd: not started: ${err instanceof ConfigError ? 'a policy file is invalid' : what}\n`);
     await proxy.close(0);
     return null;
   }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { compileHostList, type Policy, type TlsChoice } from '../policy/index.js';
 import type { CaDownload } from '../exchange/local-pages.js';
-import { describeCa, exportCaDer, exportCaPem, LeafFactory, loadOrCreateCa, type CertificateAuthority } from '../tls/index.js';
+import { describeCa, exportCaDer, exportCaPem, LeafFactory, loadCa, loadOrCreateCa, type CertificateAuthority } from '../tls/index.js';
 
 /** Hosts whose clients rejected our certificate, and since when they are tunnelled. */
 interface Rejections {
@@ -55,6 +55,24 @@ export class Interceptor {
     for (const w of warnings) log.warn(w);
     const leaves = await LeafFactory.create({ ca, cacheDir: join(c.dir, 'leaves'), maxEntries: leafCacheSize, storeMaxEntries: leafDiskCacheSize });
     return new Interceptor(ca, leaves, log, config);
+  }
+
+  /**
+   * At a reload. The CA is never swapped while running (the leaf cache and every device
+   * trust the one loaded at start), but a CA folder that would stop the next start, or a
+   * CA replaced on disk, is worth saying now rather than at the next restart.
+   */
+  async recheck(config: Readonly<Config>): Promise<void> {
+    const c = config.tls.ca;
+    try {
+      const onDisk = await loadCa(c.dir, { passphrase: process.env[c.passphraseEnv] || undefined });
+      if (onDisk.cert.fingerprint256 !== this.ca.cert.fingerprint256) {
+        this.log.warn({ dir: c.dir }, `the interception CA in ${c.dir} changed on disk: the CA loaded at start stays in force until the next restart`);
+      }
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      this.log.error({ dir: c.dir, code: e.code }, `interception CA: ${e.message}; the CA loaded at start stays in force, and the next start will fail until this is fixed`);
+    }
   }
 
   /** Does this config (or policy) ask for interception at all? Then the CA is needed. */

@@ -1,5 +1,5 @@
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -58,8 +58,12 @@ function parseLines(text: string): Record<string, unknown>[] {
   return out;
 }
 
-/** Start `egressd start -c FILE` as a child process and wait for its "listening on" line. */
-export async function startCli(configFile: string, opts: { cwd?: string; timeoutMs?: number } = {}): Promise<RunningCli> {
+/**
+ * Start `egressd start -c FILE` as a child process and wait for its "listening on" line.
+ * `serverLogFile`: the config sends the server log to that file; it is read (polled) as
+ * if it were stderr.
+ */
+export async function startCli(configFile: string, opts: { cwd?: string; timeoutMs?: number; serverLogFile?: string } = {}): Promise<RunningCli> {
   const child = spawn(process.execPath, [BIN, 'start', '-c', configFile], { cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
   let err = '';
   let out = '';
@@ -68,6 +72,23 @@ export async function startCli(configFile: string, opts: { cwd?: string; timeout
     err += c.toString('utf8');
     for (const l of listeners) l();
   });
+  if (opts.serverLogFile) {
+    const file = opts.serverLogFile;
+    let seen = 0;
+    const poll = setInterval(() => {
+      let text = '';
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch {
+        return; // not created yet
+      }
+      if (text.length <= seen) return;
+      err += text.slice(seen);
+      seen = text.length;
+      for (const l of listeners) l();
+    }, 50);
+    child.once('exit', () => clearInterval(poll));
+  }
   child.stdout!.on('data', (c: Buffer) => {
     out += c.toString('utf8');
   });

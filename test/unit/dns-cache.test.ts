@@ -221,4 +221,21 @@ describe('DnsCache', () => {
     expect(dns.peek('peek.test')).toEqual(['198.51.100.11']);
     expect(r.calls.length).toBe(n);
   });
+
+  // Regression (test/faults-dns.test.ts): c-ares alone gave up after about twice this.
+  it('a lookup that gets no answer fails with DNS_TIMEOUT after timeout × tries, and the failure is cached', async () => {
+    const { dns, r } = make({ timeout: 40, tries: 3 });
+    r.gate = new Promise(() => {}); // the name server never answers
+    const t0 = performance.now();
+    const err = await dns.resolve('silent.test').catch((e: unknown) => e as ProxyError);
+    const took = performance.now() - t0;
+    expect(err).toBeInstanceOf(ProxyError);
+    expect((err as ProxyError).code).toBe('DNS_TIMEOUT');
+    expect((err as ProxyError).message).toContain('after 120 ms');
+    expect(took).toBeGreaterThanOrEqual(110);
+    expect(took).toBeLessThan(1000);
+    const n = r.calls.length;
+    await expect(dns.resolve('silent.test')).rejects.toMatchObject({ code: 'DNS_TIMEOUT' });
+    expect(r.calls.length).toBe(n);
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ERROR_STATUS, ProxyError, toProxyError } from '../../src/http/errors.js';
+import { ERROR_STATUS, isEarlyClose, ProxyError, toProxyError } from '../../src/http/errors.js';
 import { errorHtml, errorText, escapeHtml, helpHtml, wantsHtml, type PageInfo } from '../../src/http/pages.js';
 
 describe('ProxyError', () => {
@@ -57,6 +57,26 @@ describe('toProxyError: one errno table', () => {
     const inner = new ProxyError('DESTINATION_FORBIDDEN', 'no');
     expect(toProxyError(inner)).toBe(inner);
     expect(toProxyError(Object.assign(new Error('wrapped'), { cause: inner }))).toBe(inner);
+  });
+
+  // Regression (test/faults-origin.test.ts): undici 7's HTTPParserError has no code.
+  it.each([
+    ['Response does not match the HTTP/1.1 protocol (Expected HTTP/, RTSP/ or ICE/)', 'Expected HTTP/, RTSP/ or ICE/'],
+    ['Response does not match the HTTP/1.1 protocol (Invalid header token)', 'Invalid header token'],
+    ['Response does not match the HTTP/1.1 protocol', 'unparsable'],
+  ])('an undici HTTPParserError without a code (%s) → UPSTREAM_PROTOCOL naming the defect', (message, detail) => {
+    const pe = toProxyError(Object.assign(new Error(message), { name: 'HTTPParserError', code: undefined }));
+    expect(pe.code).toBe('UPSTREAM_PROTOCOL');
+    expect(pe.message).toBe(`destination sent an invalid HTTP response (${detail})`);
+  });
+
+  it.each([
+    [{ code: 'UND_ERR_SOCKET', message: 'other side closed' }, true],
+    [{ code: 'UND_ERR_SOCKET', message: 'read ECONNRESET' }, false],
+    [{ code: 'ECONNRESET', message: 'other side closed' }, false],
+    [undefined, false],
+  ])('isEarlyClose(%o) is %s', (err, want) => {
+    expect(isEarlyClose(err)).toBe(want);
   });
 
   it('maps anything unknown to UPSTREAM_ERROR (502), keeping the message', () => {
