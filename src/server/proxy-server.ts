@@ -1,18 +1,14 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { ConfigError, formatProblem } from '../config/yaml-source.js';
 import type { LoadedPolicy } from '../policy/index.js';
-import { IdGenerator, now, ProxyContext } from '../exchange/context.js';
-import { handleRequest } from '../exchange/pipeline.js';
-import { sendError, sendRawError } from '../exchange/respond.js';
+import { IdGenerator, type ProxyContext } from '../exchange/context.js';
 import type { Runtime } from '../exchange/runtime.js';
-import { handleUpgrade } from '../tunnel/upgrade.js';
 import { ProxyError } from '../http/errors.js';
 import { AccessLog, createServerLog, type Destination, type LogTarget } from '../log/access-log.js';
-import { handleConnect, type InterceptionDeps, type TunnelRegistry } from '../tunnel/connect.js';
-import { originOf } from '../tunnel/intercept.js';
+import type { InterceptionDeps, TunnelRegistry } from '../tunnel/connect.js';
 import { Interceptor } from '../tunnel/interceptor.js';
 import { SelfEndpoints } from '../upstream/dialer.js';
 import { buildCacheStore, buildRuntime, type Shared } from './build-runtime.js';
@@ -24,11 +20,10 @@ import type { CacheStatus } from '../cache/status.js';
 import { filesOf, loadPolicyFiles, PolicyWatcher } from './policy-files.js';
 import { Quotas } from '../quota/index.js';
 import { writeFileAtomic } from '../tls/atomic-file.js';
-import { onClientIdle } from './body-idle.js';
 import { Generations } from './generations.js';
-import { handleClientError } from './client-error.js';
 import { ClientGate } from './client-gate.js';
 import { TransparentListener } from './transparent-listener.js';
+import { HttpFront } from './http-front.js';
 import { bindServer, formatBound } from './bind.js';
 import { ProxyHeaderAcceptor } from './proxy-protocol-accept.js';
 import { ProxyProtocolListener } from './proxy-protocol-listener.js';
@@ -74,9 +69,9 @@ export class ProxyServer {
   private readonly fronts: ProxyProtocolListener[] = [];
   /** Sockets of live tunnels (both ends once spliced), for shutdown. */
   private readonly tunnels = new Set<Socket>();
-  /** CONNECT and upgrade tunnels open (one per client socket), for status and metrics. */
-  private openTunnels = 0;
   private readonly gate: ClientGate;
+  /** The node:http servers and how their requests and tunnels reach the pipeline. */
+  private readonly front: HttpFront;
   private readonly accessLog: AccessLog;
   /** Quota counters outlive reloads (a SIGHUP must not hand everyone a fresh allowance). */
   private readonly quotas: Quotas;
@@ -127,6 +122,17 @@ export class ProxyServer {
     this.userWatcher = new PolicyWatcher(() => this.reloadUsers());
     const { limits } = config;
     this.gate = new ClientGate(config.clients.allow, limits.maxConnections, limits.maxConnectionsPerClient);
+    this.front = new HttpFront({
+      runtime: () => this.rt,
+      config: () => this.loaded.config,
+      gate: this.gate,
+      draining: () => this.draining,
+      interception: () => this.interception,
+      registry: this.registry,
+      generations: this.generations,
+      inflight: this.inflight,
+      tunnels: this.tunnels,
+    });
   }
 
   /** What the admin listener sees: getters read at each request, so reloads show at once. */
@@ -137,7 +143,7 @@ export class ProxyServer {
       listeners: () => this.bound,
       ready: () => this.listening && !this.draining,
       draining: () => this.draining,
-      active: () => ({ connections: this.gate.connections, requests: this.inflight.size, tunnels: this.openTunnels }),
+      active: () => ({ connections: this.gate.connections, requests: this.inflight.size, tunnels: this.front.openTunnels }),
       parents: () => this.rt.upstream.status(),
       cache: () => this.rt.cache,
       ca: () => this.rt.ca,
@@ -193,13 +199,13 @@ export class ProxyServer {
       if (l.mode === 'transparent') {
         a = await this.listenTransparent(l.address, l.port, { httpPort: l.httpPort ?? 80, tlsPort: l.tlsPort ?? 443 }, acceptor);
       } else if (acceptor) {
-        const http = this.createListener();
+        const http = this.front.listener();
         const front = new ProxyProtocolListener(acceptor, http, () => this.rt.log);
         a = await front.listen(bare(l.address), l.port);
         this.fronts.push(front);
         this.servers.push(http);
       } else {
-        const server = this.createListener();
+        const server = this.front.listener();
         a = await bindServer(server, bare(l.address), l.port);
         this.servers.push(server);
       }
@@ -223,7 +229,7 @@ export class ProxyServer {
    * listener) and TLS to the tunnel pipeline by SNI.
    */
   private async listenTransparent(address: string, port: number, info: TransparentInfo, acceptor: ProxyHeaderAcceptor | null): Promise<AddressInfo> {
-    const http = this.createListener(info);
+    const http = this.front.listener(info);
     const t = new TransparentListener(info, {
       gate: this.gate,
       runtime: () => this.rt,
@@ -256,130 +262,8 @@ export class ProxyServer {
     const interceptor = await Interceptor.create(config, this.log).catch((err: unknown) => {
       throw Object.assign(new Error(`interception CA: ${(err as Error).message}`, { cause: err }), { code: (err as { code?: string }).code });
     });
-    this.interception = { interceptor, inner: { http: this.createInnerServer() } };
+    this.interception = { interceptor, inner: { http: this.front.inner() } };
     this.rt = { ...this.rt, ca: interceptor.download };
-  }
-
-  /**
-   * The server decrypted sockets are handed to: never listens, same handlers, and the
-   * destination of each request comes from the tunnel the socket belongs to.
-   */
-  private createInnerServer(): Server {
-    const server = this.createHttpServer();
-    const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-      res.sendDate = false;
-      const rt = this.rt;
-      this.track(res, handleRequest(rt, req, res, originOf(req.socket)), rt);
-    };
-    server.on('request', onRequest);
-    server.on('checkContinue', onRequest);
-    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => handleUpgrade(this.rt, req, socket, head, this.registry, originOf(socket)));
-    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => handleClientError(this.rt, err, socket));
-    // node:http tracks connections (request-head and keep-alive timeouts, and
-    // closeIdleConnections at shutdown) from its 'listening' event; this server never
-    // binds, so start the tracking the same way.
-    server.emit('listening');
-    return server;
-  }
-
-  /** A node:http server with the config's limits and timeouts (listeners and the inner server). */
-  private createHttpServer(requireHostHeader = true): Server {
-    const { timeouts, limits } = this.loaded.config;
-    const server = createServer({
-      requireHostHeader,
-      maxHeaderSize: limits.maxHeaderSize,
-      headersTimeout: timeouts.requestHeaders,
-      requestTimeout: 0, // bodies may take long (1 GiB uploads); idle time is bounded instead
-      keepAliveTimeout: timeouts.clientIdle,
-      connectionsCheckingInterval: Math.min(1000, timeouts.requestHeaders),
-      noDelay: true,
-      joinDuplicateHeaders: false,
-    });
-    server.setTimeout(timeouts.bodyIdle);
-    server.on('timeout', onClientIdle);
-    return server;
-  }
-
-  /** Count a request as in flight until its response closes (for shutdown), holding its generation's upstream open. */
-  private track(res: ServerResponse, ctx: ProxyContext, rt: Runtime): void {
-    this.inflight.set(res, ctx);
-    const upstream = rt.upstream;
-    this.generations.hold(upstream);
-    res.once('close', () => {
-      this.inflight.delete(res);
-      this.generations.release(upstream);
-    });
-  }
-
-  /** A listener's node:http server; for a transparent one (`transparent` set), the one it hands HTTP to. */
-  private createListener(transparent: TransparentInfo | null = null): Server {
-    // Transparent: a request without Host gets our TRANSPARENT_NO_HOST and a log line,
-    // not node's bare 400 (RFC 9112 §3.2 requires the 400 either way).
-    const server = this.createHttpServer(!transparent);
-    // A transparent listener admitted the socket before handing it over: count it once.
-    if (!transparent) {
-      server.on('connection', (socket: Socket) => {
-        socket.on('error', () => {}); // errors are reported by whoever uses the socket
-        this.gate.admit(socket);
-      });
-    }
-    const onRequest = (req: IncomingMessage, res: ServerResponse): void => this.onRequest(req, res, transparent);
-    server.on('request', onRequest);
-    server.on('checkContinue', onRequest);
-    server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onTunnel(req, socket, head, 'connect', transparent));
-    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onTunnel(req, socket, head, 'upgrade', transparent));
-    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => handleClientError(this.rt, err, socket, transparent ? 'transparent' : 'forward'));
-    return server;
-  }
-
-  private onRequest(req: IncomingMessage, res: ServerResponse, transparent: TransparentInfo | null): void {
-    const rt = this.rt;
-    res.sendDate = false; // a proxy relays the origin's Date rather than inventing one
-    const refusal = this.gate.refusal(req.socket) ?? (this.draining ? new ProxyError('SHUTTING_DOWN', 'proxy is shutting down') : undefined);
-    if (refusal) {
-      const ctx = ProxyContext.of(rt.ids.next(), 'http', req.socket);
-      if (transparent) ctx.mode = 'transparent';
-      ctx.method = req.method ?? '';
-      ctx.url = req.url ?? '';
-      res.once('close', () => rt.accessLog.write(ctx, now()));
-      sendError(rt, ctx, req, res, refusal, true);
-      return;
-    }
-    this.track(res, handleRequest(rt, req, res, null, transparent), rt);
-  }
-
-  private onTunnel(req: IncomingMessage, socket: Socket, head: Buffer, kind: 'connect' | 'upgrade', transparent: TransparentInfo | null): void {
-    const rt = this.rt;
-    const refusal =
-      this.gate.refusal(socket) ??
-      (this.draining ? new ProxyError('SHUTTING_DOWN', 'proxy is shutting down') : undefined) ??
-      // A redirected client talks to origins: one sending CONNECT knows of a proxy and should use a forward listener.
-      (transparent && kind === 'connect' ? new ProxyError('BAD_REQUEST', 'CONNECT is not accepted on a transparent listener: use a forward listener') : undefined);
-    if (refusal) {
-      const ctx = ProxyContext.of(rt.ids.next(), kind, socket);
-      if (transparent) ctx.mode = 'transparent';
-      ctx.method = req.method ?? '';
-      ctx.url = req.url ?? '';
-      ctx.fail(refusal);
-      ctx.status = refusal.status;
-      sendRawError(socket, refusal, ctx.id, rt.via);
-      rt.accessLog.write(ctx, now());
-      return;
-    }
-    // Until the tunnel is spliced, the socket counts as in flight for shutdown.
-    this.tunnels.add(socket);
-    this.openTunnels++;
-    socket.once('close', () => {
-      this.tunnels.delete(socket);
-      this.openTunnels--;
-    });
-    if (kind === 'connect') void handleConnect(rt, req, socket, head, this.registry, this.interception);
-    else {
-      // An upgrade is dispatched through the pool after its stages, like a request.
-      this.generations.hold(rt.upstream);
-      socket.once('close', () => this.generations.release(rt.upstream));
-      handleUpgrade(rt, req, socket, head, this.registry, null, transparent);
-    }
   }
 
   /**
