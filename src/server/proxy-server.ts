@@ -456,10 +456,3 @@ function pacProxyAddress(bound: readonly ListenerView[], adminHost: string): str
   return `${host}:${l.port}`;
 }
 
-
-/** Build and start a proxy in one call (tests, embedding). */
-export async function startProxy(loaded: LoadedConfig, opts: ProxyOptions = {}): Promise<{ proxy: ProxyServer; addresses: BoundAddress[] }> {
-  const proxy = new ProxyServer(loaded, opts);
-  const addresses = await proxy.listen();
-  return { proxy, addresses };
-}
