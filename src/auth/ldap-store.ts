@@ -1,4 +1,4 @@
-import { Client, InvalidCredentialsError } from 'ldapts';
+import type { Client } from 'ldapts';
 import { ProxyError } from '../http/errors.js';
 import type { AuthLog, Identity } from './identity.js';
 import type { UserStore } from './user-store.js';
@@ -42,6 +42,13 @@ export function escapeDnValue(v: string): string {
  * wrong password: the client must not be told to re-enter it, and it is no failed
  * attempt for lockout.
  */
+type Ldapts = typeof import('ldapts');
+let ldapts: Promise<Ldapts> | null = null;
+/** ldapts is loaded at the first LDAP login: a proxy without LDAP never holds it in memory. */
+function ldapLib(): Promise<Ldapts> {
+  return (ldapts ??= import('ldapts'));
+}
+
 export class LdapUserStore implements UserStore {
   constructor(
     private readonly opts: LdapOptions,
@@ -62,16 +69,17 @@ export class LdapUserStore implements UserStore {
     // RFC 4513 §5.1.2: a bind with a DN and an empty password is an "unauthenticated"
     // bind that many servers accept — it must never count as a login.
     if (password === '') return null;
-    const service = this.opts.userDn ? null : this.client();
+    const lib = await ldapLib();
+    const service = this.opts.userDn ? null : this.client(lib);
     try {
       if (service && this.opts.bindDn) await service.bind(this.opts.bindDn, this.servicePassword());
       const dn = service ? await this.findDn(service, user) : this.opts.userDn!.replaceAll('{user}', escapeDnValue(user));
       if (dn === null) return null;
-      const userClient = this.client();
+      const userClient = this.client(lib);
       try {
         await userClient.bind(dn, password);
       } catch (err) {
-        if (err instanceof InvalidCredentialsError) return null;
+        if (err instanceof lib.InvalidCredentialsError) return null;
         throw err;
       }
       try {
@@ -91,8 +99,8 @@ export class LdapUserStore implements UserStore {
     }
   }
 
-  private client(): Client {
-    return new Client({ url: this.opts.url, timeout: this.opts.timeout, connectTimeout: this.opts.timeout, strictDN: false });
+  private client(lib: Ldapts): Client {
+    return new lib.Client({ url: this.opts.url, timeout: this.opts.timeout, connectTimeout: this.opts.timeout, strictDN: false });
   }
 
   private servicePassword(): string {

@@ -107,6 +107,10 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   // Commands load their modules on demand: --help and check-config stay fast.
-  if (command === 'start') return (await import('./start.js')).startCommand(values.config);
+  if (command === 'start') {
+    // Before the proxy's modules load: loading them is what first grows V8's heap.
+    (await import('../server/heap-budget.js')).applyHeapBudget();
+    return (await import('./start.js')).startCommand(values.config);
+  }
   return (await import('./check-config.js')).checkConfigCommand(values.config);
 }

@@ -18,12 +18,34 @@ export interface LocalParts {
 
 const WEEKDAY: Record<string, number> = { Sun: 0, Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6 };
 
-/** Local wall-clock parts of instants in one zone (Intl does the tz database work). */
+/** Zone names that are UTC itself: answered from Date's UTC getters, without ICU. */
+const UTC_NAMES = new Set(['UTC', 'Etc/UTC', 'Etc/GMT', 'GMT', 'Etc/Universal', 'Etc/Zulu']);
+
+/** Is this zone name plain UTC (no ICU time-zone data needed)? */
+export function isUtc(name: string): boolean {
+  return UTC_NAMES.has(name);
+}
+
+/**
+ * Local wall-clock parts of instants in one zone (Intl does the tz database work).
+ * The first Intl.DateTimeFormat with a time zone maps about 7 MB of ICU data into the
+ * process: UTC (the default zone) does without it, and other zones create their
+ * formatter on first use, so a config that names a zone it never uses costs nothing.
+ */
 export class Zone {
-  private readonly fmt: Intl.DateTimeFormat;
+  private fmt: Intl.DateTimeFormat | null = null;
+  private readonly utc: boolean;
   constructor(readonly name: string) {
-    this.fmt = new Intl.DateTimeFormat('en-US', {
-      timeZone: name,
+    this.utc = isUtc(name);
+  }
+
+  parts(ms: number): LocalParts {
+    if (this.utc) {
+      const t = new Date(ms);
+      return { y: t.getUTCFullYear(), m: t.getUTCMonth() + 1, d: t.getUTCDate(), h: t.getUTCHours(), mi: t.getUTCMinutes(), s: t.getUTCSeconds(), wd: t.getUTCDay() };
+    }
+    this.fmt ??= new Intl.DateTimeFormat('en-US', {
+      timeZone: this.name,
       year: 'numeric',
       month: 'numeric',
       day: 'numeric',
@@ -33,9 +55,6 @@ export class Zone {
       weekday: 'short',
       hourCycle: 'h23',
     });
-  }
-
-  parts(ms: number): LocalParts {
     const p = { y: 0, m: 0, d: 0, h: 0, mi: 0, s: 0, wd: 0 };
     for (const part of this.fmt.formatToParts(ms)) {
       switch (part.type) {

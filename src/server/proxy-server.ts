@@ -9,7 +9,8 @@ import type { Runtime } from '../exchange/runtime.js';
 import { ProxyError } from '../http/errors.js';
 import { AccessLog, createServerLog, type Destination, type LogTarget } from '../log/access-log.js';
 import type { InterceptionDeps, TunnelRegistry } from '../tunnel/connect.js';
-import { Interceptor } from '../tunnel/interceptor.js';
+import type { Interceptor } from '../tunnel/interceptor.js';
+import { interceptionWanted } from '../tunnel/interception-wanted.js';
 import { SelfEndpoints } from '../upstream/dialer.js';
 import { buildCacheStore, buildRuntime, type Shared } from './build-runtime.js';
 import type { CacheStore } from '../cache/index.js';
@@ -257,7 +258,10 @@ export class ProxyServer {
       if (reloading) await this.interception.interceptor.recheck(config);
       return;
     }
-    if (!Interceptor.wanted(config, policy)) return;
+    if (!interceptionWanted(config, policy)) return;
+    // Loaded here, not at the top: it brings node-forge, which a proxy that only
+    // tunnels never needs in memory.
+    const { Interceptor } = await import('../tunnel/interceptor.js');
     // The CA error names the file; say what it is for (start: the one line on stderr).
     const interceptor = await Interceptor.create(config, this.log).catch((err: unknown) => {
       throw Object.assign(new Error(`interception CA: ${(err as Error).message}`, { cause: err }), { code: (err as { code?: string }).code });

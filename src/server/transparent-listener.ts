@@ -7,7 +7,7 @@ import { now, ProxyContext } from '../exchange/context.js';
 import type { Runtime } from '../exchange/runtime.js';
 import type { TransparentInfo } from '../exchange/transparent-target.js';
 import { runTunnel, type InterceptionDeps, type TunnelRegistry } from '../tunnel/connect.js';
-import { peekClientHello } from '../tls/index.js';
+import { peekClientHello } from '../tls/peek-client-hello.js';
 import type { ClientGate } from './client-gate.js';
 import { bindServer, formatBound } from './bind.js';
 import { sniffFirstBytes } from './first-bytes.js';

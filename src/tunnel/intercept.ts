@@ -8,7 +8,7 @@ import { normaliseHost } from '../http/target.js';
 import { now, type ProxyContext } from '../exchange/context.js';
 import type { TunnelOrigin } from '../exchange/request-checks.js';
 import type { Runtime } from '../exchange/runtime.js';
-import { peekClientHello } from '../tls/index.js';
+import { peekClientHello } from '../tls/peek-client-hello.js';
 import type { TunnelRequest } from './connect.js';
 import type { Interceptor } from './interceptor.js';
 import { ESTABLISHED, splice, type TunnelRegistry } from './splice.js';

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
-import { compileHostList, type Policy, type TlsChoice } from '../policy/index.js';
+import { compileHostList, type TlsChoice } from '../policy/index.js';
 import type { CaDownload } from '../exchange/local-pages.js';
 import { describeCa, exportCaDer, exportCaPem, LeafFactory, loadCa, loadOrCreateCa, type CertificateAuthority } from '../tls/index.js';
 
@@ -73,11 +73,6 @@ export class Interceptor {
       const e = err as Error & { code?: string };
       this.log.error({ dir: c.dir, code: e.code }, `interception CA: ${e.message}; the CA loaded at start stays in force, and the next start will fail until this is fixed`);
     }
-  }
-
-  /** Does this config (or policy) ask for interception at all? Then the CA is needed. */
-  static wanted(config: Readonly<Config>, policy: Policy | null): boolean {
-    return config.tls.intercept !== 'off' || (policy?.rules.some((r) => r.tls === 'intercept') ?? false);
   }
 
   configure(config: Readonly<Config>): void {
