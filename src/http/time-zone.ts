@@ -29,32 +29,32 @@ export function isUtc(name: string): boolean {
 /**
  * Local wall-clock parts of instants in one zone (Intl does the tz database work).
  * The first Intl.DateTimeFormat with a time zone maps about 7 MB of ICU data into the
- * process: UTC (the default zone) does without it, and other zones create their
- * formatter on first use, so a config that names a zone it never uses costs nothing.
+ * process: UTC (the default zone) does without it. Throws RangeError for a name ICU
+ * does not know.
  */
 export class Zone {
-  private fmt: Intl.DateTimeFormat | null = null;
-  private readonly utc: boolean;
+  private readonly fmt: Intl.DateTimeFormat | null;
   constructor(readonly name: string) {
-    this.utc = isUtc(name);
+    this.fmt = isUtc(name)
+      ? null
+      : new Intl.DateTimeFormat('en-US', {
+          timeZone: name,
+          year: 'numeric',
+          month: 'numeric',
+          day: 'numeric',
+          hour: 'numeric',
+          minute: 'numeric',
+          second: 'numeric',
+          weekday: 'short',
+          hourCycle: 'h23',
+        });
   }
 
   parts(ms: number): LocalParts {
-    if (this.utc) {
+    if (this.fmt === null) {
       const t = new Date(ms);
       return { y: t.getUTCFullYear(), m: t.getUTCMonth() + 1, d: t.getUTCDate(), h: t.getUTCHours(), mi: t.getUTCMinutes(), s: t.getUTCSeconds(), wd: t.getUTCDay() };
     }
-    this.fmt ??= new Intl.DateTimeFormat('en-US', {
-      timeZone: this.name,
-      year: 'numeric',
-      month: 'numeric',
-      day: 'numeric',
-      hour: 'numeric',
-      minute: 'numeric',
-      second: 'numeric',
-      weekday: 'short',
-      hourCycle: 'h23',
-    });
     const p = { y: 0, m: 0, d: 0, h: 0, mi: 0, s: 0, wd: 0 };
     for (const part of this.fmt.formatToParts(ms)) {
       switch (part.type) {

@@ -42,6 +42,7 @@ describe('Zone: UTC without ICU', () => {
     expect(timezoneError('UTC')).toBeUndefined();
     expect(timezoneError('Europe/Paris')).toBeUndefined();
     expect(timezoneError('Mars/Olympus')).toMatch(/unknown time zone "Mars\/Olympus"/);
+    expect(() => new Zone('Mars/Olympus')).toThrow(RangeError);
     expect(new Zone('Europe/Paris').parts(Date.UTC(2026, 0, 1, 0, 0)).h).toBe(1);
   });
 
