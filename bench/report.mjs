@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 
 const MiB = 1024 * 1024;
-const TARGETS = ['direct', 'egressd', 'squid', 'parent'];
+const TARGETS = ['direct', 'egressd', 'squid', 'parent', 'node'];
 
 /** One number per raw result; `better` says which way is good (for the reader). */
 const ROWS = [
@@ -182,6 +182,14 @@ function table(rawDir, outDir) {
     }
   }
 
+  // The Node floor: the same workloads through bench/bare-node-proxy.mjs.
+  if (medians.node) {
+    hop.push('', 'Node floor (bench/bare-node-proxy.mjs: node:http + undici + a CONNECT splice, no policy, log or limits):', '', '| workload | bare node | egressd | squid | egressd/node | node/squid |', '|---|---:|---:|---:|---:|---:|');
+    for (const row of ROWS) {
+      hop.push(`| ${row.label} (${row.better} is better) | ${cell('node', row)} | ${cell('egressd', row)} | ${cell('squid', row)} | ${ratio('egressd', 'node', row)} | ${ratio('node', 'squid', row)} |`);
+    }
+  }
+
   const out = [
     `egressd bench ${meta.started ?? ''}: median of ${meta.runs ?? '?'} run(s) of ${meta.duration_s ?? '?'} s; proxy on CPU ${meta.proxy_cpu ?? '?'}, origin and load on CPU ${meta.load_cpu ?? '?'}`,
     '',
@@ -193,7 +201,7 @@ function table(rawDir, outDir) {
   ];
   if (meta.busy_before_pct > 10) out.push('', `WARNING: the machine was ${meta.busy_before_pct}% busy before the bench started; these numbers are noisy.`);
   const proxyCpu = [];
-  for (const t of ['egressd', 'squid', 'parent']) {
+  for (const t of ['egressd', 'squid', 'parent', 'node']) {
     const per = Object.entries(cpu[t] ?? {}).map(([w, runs]) => `${w.toUpperCase()} ${median(Object.values(runs).map((c) => c.proxy_cpu_pct)).toFixed(0)}%`);
     if (per.length) proxyCpu.push(`- ${t}: ${per.join(', ')}`);
   }

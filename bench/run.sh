@@ -41,7 +41,7 @@ for v in DURATION RUNS WARMUP W1_CONNS W2_CONNS W3A_CONNS W3B_CONNS W4_CONNS WRK
 done
 (( DURATION >= 1 && RUNS >= 1 )) || die "BENCH_DURATION and BENCH_RUNS must be >= 1"
 for t in $TARGETS; do
-  case $t in direct|egressd|squid|parent) ;; *) die "unknown target '$t' in BENCH_TARGETS (direct egressd squid parent)";; esac
+  case $t in direct|egressd|squid|parent|node) ;; *) die "unknown target '$t' in BENCH_TARGETS (direct egressd squid parent node)";; esac
 done
 for w in $WORKLOADS; do
   case $w in w1|w2|w3a|w3b|w4) ;; *) die "unknown workload '$w' in BENCH_WORKLOADS (w1 w2 w3a w3b w4)";; esac
@@ -76,8 +76,8 @@ chmod 755 "$TMP"   # nginx workers and squid run as unprivileged users
 RAW=$TMP/raw
 mkdir -p "$RAW" "$TMP/www" "$TMP/tls" "$TMP/nginx" "$TMP/squid" "$TMP/egressd" "$TMP/logs"
 
-read -r ORIGIN_PORT TLS_PORT EGRESSD_PORT SQUID_PORT < <(free_ports 4)
-[[ -n ${SQUID_PORT:-} ]] || die "could not pick free ports"
+read -r ORIGIN_PORT TLS_PORT EGRESSD_PORT SQUID_PORT NODE_PORT < <(free_ports 5)
+[[ -n ${NODE_PORT:-} ]] || die "could not pick free ports"
 
 head -c 1024 /dev/urandom > "$TMP/www/1k"
 head -c $((1024 * 1024)) /dev/urandom > "$TMP/www/1m"
@@ -215,6 +215,17 @@ start_parent_chain() {
   start_egressd "upstream: { default: parent, groups: { parent: { parents: [\"http://$LOOP:$SQUID_PORT\"], health: { check: none } } } }"
 }
 
+# The node target: bench/bare-node-proxy.mjs, the least a proxy on node:http + undici
+# does (no policy, no log, no limits), on the proxy CPU like the others: the Node floor.
+start_bare_node() {
+  (cd "$ROOT" && exec taskset -c "$PROXY_CPU" node bench/bare-node-proxy.mjs "$NODE_PORT") \
+    >"$TMP/logs/node.out" 2>&1 &
+  PROXY_PID=$!
+  PIDS+=("$PROXY_PID")
+  PROXY_PORT=$NODE_PORT
+  wait_port "$PROXY_PID" "$PROXY_PORT" node "$TMP/logs/node.out"
+}
+
 stop_proxy() {
   [[ -n $PROXY_PID ]] || return 0
   stop_pid "$PROXY_PID"
@@ -295,6 +306,7 @@ bench_target() {
     egressd) start_egressd ;;
     squid) start_squid ;;
     parent) start_parent_chain ;;
+    node) start_bare_node ;;
   esac
   if [[ -n $PROXY_PID ]]; then
     sleep 1
