@@ -45,8 +45,10 @@ export class RotatingDestination {
     this.startedAt = this.now();
   }
 
-  write(s: string): void {
-    this.inner.write(s);
+  write(s: string | Buffer): void {
+    // A buffered access log hands sonic-boom Buffers (contentMode 'buffer'); pino's
+    // DestinationStream type only says string.
+    this.inner.write(s as string);
     this.bytes += Buffer.byteLength(s);
     if ((this.opts.size > 0 && this.bytes >= this.opts.size) || (this.opts.every > 0 && this.now() - this.startedAt >= this.opts.every)) this.rotate();
   }
