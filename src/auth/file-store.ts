@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import bcrypt from 'bcryptjs';
 import { groupsByUser, parseGroupsFile } from './groups-file.js';
 import { parseHtpasswd } from './htpasswd.js';
 import { AuthFileError, type AuthFileProblem, type Identity } from './identity.js';
+import { IN_THREAD, type PasswordCheck } from './password-check.js';
 import type { UserStore } from './user-store.js';
 
 export interface FileStoreOptions {
@@ -12,6 +12,8 @@ export interface FileStoreOptions {
   groupsFile: string | null;
   /** Groups given in the config: group → members. */
   groups: Readonly<Record<string, readonly string[]>>;
+  /** Where bcrypt runs (the proxy passes its worker thread); default: this thread. */
+  passwords?: PasswordCheck;
 }
 
 /**
@@ -69,7 +71,7 @@ export class FileUserStore implements UserStore {
   async verify(user: string, password: string): Promise<Identity | null> {
     const hash = this.snap.hashes.get(user);
     // bcryptjs compares the computed and stored hashes in constant time.
-    const ok = await bcrypt.compare(password, hash ?? DUMMY_HASH);
+    const ok = await (this.opts.passwords ?? IN_THREAD).compare(password, hash ?? DUMMY_HASH);
     return ok && hash !== undefined ? { user, groups: this.groupsOf(user), via: 'file' } : null;
   }
 

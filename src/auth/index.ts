@@ -6,3 +6,4 @@ export { AuthFileError, type AuthFileProblem, type AuthLog, type Identity } from
 export { LdapUserStore, type LdapOptions } from './ldap-store.js';
 export { SourceIdentities, type SourceIdentityRule } from './source-identities.js';
 export { ChainStore, type UserStore } from './user-store.js';
+export { IN_THREAD, OffThreadPasswordCheck, type PasswordCheck } from './password-check.js';

@@ -11,6 +11,7 @@ import { createSecureContext } from 'node:tls';
 import { upstreamRoots } from '../tls/system-roots.js';
 import { compileHostList, type Policy } from '../policy/index.js';
 import { buildAuth } from './build-auth.js';
+import type { PasswordCheck } from '../auth/index.js';
 import { AddressGuard } from '../upstream/address-guard.js';
 import { Dialer, type SelfEndpoints } from '../upstream/dialer.js';
 import { DnsCache } from '../upstream/dns-cache.js';
@@ -31,6 +32,8 @@ export interface Shared {
   cache?: { store: CacheStore; counts: Record<CacheStatus, number> } | null;
   /** Quota counters and slots, built once per process. */
   quota?: Quotas | null;
+  /** bcrypt off the event loop, one worker thread per process (started at the first check). */
+  passwords?: PasswordCheck;
   /** Test hook: a hosts file instead of /etc/hosts. */
   hostsFile?: string;
 }
@@ -84,7 +87,7 @@ export function buildRuntime(loaded: LoadedConfig, shared: Shared, generation: n
     quota: Object.keys(config.quota.profiles).length ? shared.quota ?? null : null,
     ca: shared.ca ?? null,
     cache: config.cache.enabled && shared.cache ? new HttpCache(cacheOptions(config), shared.cache.store, shared.log, shared.cache.counts) : null,
-    ...buildAuth(config, shared.log),
+    ...buildAuth(config, shared.log, shared.passwords),
     logHeaders: HeaderFields.build({ ...config.log.headers, redact: config.log.redact.headers }),
   };
 }

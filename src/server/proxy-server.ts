@@ -20,6 +20,7 @@ import { serveLocal } from '../exchange/local-pages.js';
 import type { CacheStatus } from '../cache/status.js';
 import { filesOf, loadPolicyFiles, PolicyWatcher } from './policy-files.js';
 import { Quotas } from '../quota/index.js';
+import { OffThreadPasswordCheck } from '../auth/index.js';
 import { writeFileAtomic } from '../tls/atomic-file.js';
 import { Generations } from './generations.js';
 import { ClientGate } from './client-gate.js';
@@ -76,6 +77,7 @@ export class ProxyServer {
   private readonly accessLog: AccessLog;
   /** Quota counters outlive reloads (a SIGHUP must not hand everyone a fresh allowance). */
   private readonly quotas: Quotas;
+  private readonly passwords = new OffThreadPasswordCheck();
   /** Requests in flight, so a shutdown that cuts them can say so in their log lines. */
   private readonly inflight = new Map<ServerResponse, ProxyContext>();
   private draining = false;
@@ -167,7 +169,7 @@ export class ProxyServer {
   }
 
   private shared(ids: IdGenerator): Shared {
-    return { accessLog: this.accessLog, log: this.log, ids, self: this.self, quota: this.quotas, hostsFile: this.opts.hostsFile, cache: this.cache, ca: this.interception?.interceptor.download ?? null };
+    return { accessLog: this.accessLog, log: this.log, ids, self: this.self, quota: this.quotas, passwords: this.passwords, hostsFile: this.opts.hostsFile, cache: this.cache, ca: this.interception?.interceptor.download ?? null };
   }
 
   get runtime(): Runtime {
@@ -431,6 +433,7 @@ export class ProxyServer {
     // Leaves issued in the last moments are still being written to the disk cache.
     await this.interception?.interceptor.leaves.flush();
     await this.cache?.store.close().catch(() => {});
+    await this.passwords.close();
     // After the last request and tunnel: their bytes are in the final snapshot.
     await this.quotas.close().catch((err: unknown) => this.log.error({ err: String(err) }, 'quota store did not close cleanly'));
     // Let 'close' handlers write their log lines before the final flush.
