@@ -55,6 +55,7 @@ beforeAll(async () => {
       listeners: [{ address: '127.0.0.1', port: 0, mode: 'transparent', tlsPort: origin.port }],
       tls: { intercept: 'hosts', include: ['icp.test', 'other.test'], upstreamCaFiles: [originCaFile] },
       auth: { sources: [{ cidr: '127.0.0.1/32', user: 'lab-printer', groups: ['lab'] }] },
+      admin: { listen: { address: '127.0.0.1', port: 0 } },
     },
   });
   tp = px.port;
@@ -71,7 +72,31 @@ function issuedByProxy(cert: X509Certificate): boolean {
   return cert.checkIssued(ca) && cert.verify(ca.publicKey);
 }
 
+/** Tunnels the proxy reports open (/api/status, the same count as egressd_active_tunnels). */
+async function openTunnels(): Promise<number> {
+  const r = await fetch(`http://127.0.0.1:${px.proxy.admin.address!.port}/api/status`);
+  return ((await r.json()) as { active: { tunnels: number } }).active.tunnels;
+}
+
+async function until(pred: () => Promise<boolean>, ms = 3000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await pred()) return true;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return pred();
+}
+
 describe('transparent TLS by SNI', () => {
+  it('a transparent TLS connection counts as an open tunnel while it lasts, as a CONNECT does', async () => {
+    expect(await until(async () => (await openTunnels()) === 0)).toBe(true);
+    const t = await tlsTo(tp, { servername: 'tun.test', ca: originCa.cert });
+    expect(await openTunnels()).toBe(1);
+    t.tls.destroy();
+    expect(await until(async () => (await openTunnels()) === 0)).toBe(true);
+  });
+
+
   it('a name that is not intercepted is tunnelled untouched: the client sees the origin certificate and the origin answers', async () => {
     const mark = px.access.lines.length;
     const t = await tlsTo(tp, { servername: 'tun.test', ca: originCa.cert });

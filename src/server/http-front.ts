@@ -27,7 +27,8 @@ export interface FrontDeps {
   generations: Generations;
   /** Requests in flight and tunnel sockets, which shutdown waits for. */
   inflight: Map<ServerResponse, ProxyContext>;
-  tunnels: Set<Socket>;
+  /** Count a tunnel's client socket as open (status, metrics) and in flight (shutdown) until it closes. */
+  trackTunnel(socket: Socket): void;
 }
 
 /**
@@ -36,9 +37,6 @@ export interface FrontDeps {
  * tunnel is admitted and handed to the pipeline.
  */
 export class HttpFront {
-  /** CONNECT and upgrade tunnels open (one per client socket), for status and metrics. */
-  openTunnels = 0;
-
   constructor(private readonly d: FrontDeps) {}
 
   /**
@@ -148,12 +146,7 @@ export class HttpFront {
       return;
     }
     // Until the tunnel is spliced, the socket counts as in flight for shutdown.
-    this.d.tunnels.add(socket);
-    this.openTunnels++;
-    socket.once('close', () => {
-      this.d.tunnels.delete(socket);
-      this.openTunnels--;
-    });
+    this.d.trackTunnel(socket);
     if (kind === 'connect') void handleConnect(rt, req, socket, head, this.d.registry, this.d.interception());
     else {
       // An upgrade is dispatched through the pool after its stages, like a request.

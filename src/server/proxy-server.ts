@@ -71,6 +71,16 @@ export class ProxyServer {
   private readonly fronts: ProxyProtocolListener[] = [];
   /** Sockets of live tunnels (both ends once spliced), for shutdown. */
   private readonly tunnels = new Set<Socket>();
+  /** Tunnels open (CONNECT, upgrade, transparent TLS), one per client socket: status and metrics. */
+  private openTunnels = 0;
+  private readonly trackTunnel = (socket: Socket): void => {
+    this.tunnels.add(socket);
+    this.openTunnels++;
+    socket.once('close', () => {
+      this.tunnels.delete(socket);
+      this.openTunnels--;
+    });
+  };
   private readonly gate: ClientGate;
   /** The node:http servers and how their requests and tunnels reach the pipeline. */
   private readonly front: HttpFront;
@@ -134,7 +144,7 @@ export class ProxyServer {
       registry: this.registry,
       generations: this.generations,
       inflight: this.inflight,
-      tunnels: this.tunnels,
+      trackTunnel: this.trackTunnel,
     });
   }
 
@@ -146,7 +156,7 @@ export class ProxyServer {
       listeners: () => this.bound,
       ready: () => this.listening && !this.draining,
       draining: () => this.draining,
-      active: () => ({ connections: this.gate.connections, requests: this.inflight.size, tunnels: this.front.openTunnels }),
+      active: () => ({ connections: this.gate.connections, requests: this.inflight.size, tunnels: this.openTunnels }),
       parents: () => this.rt.upstream.status(),
       cache: () => this.rt.cache,
       ca: () => this.rt.ca,
@@ -238,10 +248,7 @@ export class ProxyServer {
       runtime: () => this.rt,
       interception: () => this.interception,
       registry: this.registry,
-      track: (socket) => {
-        this.tunnels.add(socket);
-        socket.once('close', () => this.tunnels.delete(socket));
-      },
+      track: this.trackTunnel,
       draining: () => this.draining,
       http,
       acceptor,

@@ -23,7 +23,7 @@ export interface TransparentDeps {
   runtime(): Runtime;
   interception(): InterceptionDeps | null;
   registry: TunnelRegistry;
-  /** Count a TLS connection as in flight until it closes (shutdown waits for it). */
+  /** Count a TLS connection as an open tunnel (status, metrics) and in flight (shutdown) until it closes. */
   track(socket: Socket): void;
   draining(): boolean;
   /** The node:http server plain HTTP connections are handed to; it never listens. */
