@@ -186,7 +186,7 @@ const FLUSH_MS = 250;
  * pino's format ({"level","time",base…,fields…,"msg"}) written to a pino destination
  * (sonic-boom: buffered, flushed at exit), but serialised with one JSON.stringify
  * instead of pino's field-by-field string building: that was a third of all the
- * memory the proxy allocated per request under W1 (bench/README.md, session 4).
+ * memory the proxy allocated per request under W1 (docs/benchmarks.md, session 4).
  */
 export class AccessLog {
   private readonly dest: Destination;
