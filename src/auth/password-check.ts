@@ -55,9 +55,11 @@ export class OffThreadPasswordCheck implements PasswordCheck {
     return !this.failed && this.ensureWorker() !== null;
   }
 
+  /** Stop the worker; checks it still owed finish in this thread, later ones start a new worker. */
   async close(): Promise<void> {
     const w = this.worker;
     this.worker = null;
+    this.redoHere();
     if (w) await w.terminate();
   }
 
@@ -85,13 +87,15 @@ export class OffThreadPasswordCheck implements PasswordCheck {
     else p.reject(new Error(m.message));
   }
 
-  /** The worker is gone (crashed, or closed with checks owed): finish them in this thread. */
+  /** The worker died: finish what it owed in this thread, and check here from now on. */
   private giveUp(w: Worker): void {
-    if (this.worker !== w && this.worker !== null) return;
-    if (this.worker === w) {
-      this.worker = null;
-      this.failed = true;
-    }
+    if (this.worker !== w) return; // closed: close() took over what it owed
+    this.worker = null;
+    this.failed = true;
+    this.redoHere();
+  }
+
+  private redoHere(): void {
     for (const [id, p] of this.pending) {
       this.pending.delete(id);
       IN_THREAD.compare(p.password, p.hash).then(p.resolve, p.reject);

@@ -47,5 +47,12 @@ describe('OffThreadPasswordCheck', () => {
     const owed = c.compare('secret', bcrypt.hashSync('secret', 8));
     await c.close();
     expect(await owed).toBe(true);
+    // A check after close() starts a new worker; closing again leaves nothing hanging.
+    const again = c.compare('secret', HASH);
+    expect(c.offThread).toBe(true);
+    expect(await again).toBe(true);
+    const owedAgain = c.compare('wrong', HASH);
+    await c.close();
+    expect(await owedAgain).toBe(false);
   });
 });
