@@ -34,6 +34,13 @@ export function escapeDnValue(v: string): string {
     .replace(/ $/, '\\ ');
 }
 
+type Ldapts = typeof import('ldapts');
+let ldapts: Promise<Ldapts> | null = null;
+/** ldapts is loaded at the first LDAP login: a proxy without LDAP never holds it in memory. */
+function ldapLib(): Promise<Ldapts> {
+  return (ldapts ??= import('ldapts'));
+}
+
 /**
  * Users checked by binding as them against a directory (ldapts): with a DN template,
  * or by searching their DN with a service account first. Groups optionally by search
@@ -42,13 +49,6 @@ export function escapeDnValue(v: string): string {
  * wrong password: the client must not be told to re-enter it, and it is no failed
  * attempt for lockout.
  */
-type Ldapts = typeof import('ldapts');
-let ldapts: Promise<Ldapts> | null = null;
-/** ldapts is loaded at the first LDAP login: a proxy without LDAP never holds it in memory. */
-function ldapLib(): Promise<Ldapts> {
-  return (ldapts ??= import('ldapts'));
-}
-
 export class LdapUserStore implements UserStore {
   constructor(
     private readonly opts: LdapOptions,
