@@ -44,3 +44,8 @@ export function takeHandedOver(): ConnectPhases | null {
   handedOver = null;
   return p;
 }
+
+/** Is a new connection being handed over right now (false: the request went out on a reused one)? Does not take it. */
+export function handingOver(): boolean {
+  return handedOver !== null;
+}

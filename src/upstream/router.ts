@@ -40,6 +40,9 @@ export interface Tunnel {
   upstream: string;
 }
 
+/** Tries of one request on the same parent after its reused connections were found closed. */
+const MAX_STALE_RETRIES = 2;
+
 /**
  * Where requests and tunnels leave egressd: straight to the destination, or through a
  * group of parent proxies (absolute-form requests for plain HTTP, CONNECT for tunnels
@@ -75,17 +78,29 @@ export class Upstream {
       throw unavailable(group);
     }
     let i = 0;
+    let staleRetries = 0;
+    let member: (typeof order)[number] | undefined;
+    const send = (): void => {
+      const m = member!;
+      const attempt = new Attempt(handler, m.parent, { method: r.method, hasBody: r.body !== null, alive: r.alive, next, again, now: Date.now });
+      r.setUpstream(`parent:${m.parent.name}`);
+      m.pool.dispatch(viaParent(r, m.parent), attempt);
+    };
+    // Each failure on a reused connection closes that connection: a few tries reach a fresh one.
+    const again = (): boolean => {
+      if (++staleRetries > MAX_STALE_RETRIES) return false;
+      send();
+      return true;
+    };
     const next = (): boolean => {
-      const member = order[i++];
+      member = order[i++];
       if (!member) {
         if (!group.options.fallbackDirect) return false;
         r.setUpstream('');
         this.dispatchDirect(r, handler);
         return true;
       }
-      const attempt = new Attempt(handler, member.parent, { method: r.method, hasBody: r.body !== null, alive: r.alive, next, now: Date.now });
-      r.setUpstream(`parent:${member.parent.name}`);
-      member.pool.dispatch(viaParent(r, member.parent), attempt);
+      send();
       return true;
     };
     next();

@@ -1,4 +1,5 @@
 import type { Dispatcher } from 'undici';
+import { handingOver } from '../connect-phases.js';
 import type { Parent } from './parent.js';
 
 /**
@@ -24,6 +25,11 @@ export interface AttemptOptions {
   alive: () => boolean;
   /** Try the next parent (or direct); false when there is none left. */
   next: () => boolean;
+  /**
+   * Try the same parent again (a reused keep-alive connection it had closed); false
+   * when this request has had its share of such retries.
+   */
+  again: () => boolean;
   now: () => number;
 }
 
@@ -32,12 +38,17 @@ export interface AttemptOptions {
  * the parent's counters and passive health, and on a failure before any response head
  * hands the request to the next parent instead of the client. Retried: a failure to
  * connect (nothing was sent, any method), and a failure after sending for idempotent
- * requests without a body (a body stream cannot be replayed).
+ * requests without a body (a body stream cannot be replayed). A replayable request that
+ * failed on a reused keep-alive connection first goes to the same parent again: the
+ * parent closed an idle connection as the request went out (RFC 9112 §9.3.1), which is
+ * no fault of the parent's and no reason to eject it.
  */
 export class Attempt implements Dispatcher.DispatchHandler {
   private sent = false;
   private answered = false;
   private ended = false;
+  /** The request went out on a connection the pool had used before. */
+  private reused = false;
 
   constructor(
     private readonly inner: Dispatcher.DispatchHandler,
@@ -49,6 +60,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
 
   onConnect(abort: (err?: Error) => void): void {
     this.sent = true;
+    this.reused = !handingOver();
     this.inner.onConnect?.(abort);
   }
 
@@ -86,8 +98,9 @@ export class Attempt implements Dispatcher.DispatchHandler {
   onError(err: Error): void {
     this.finish();
     if (!this.answered) {
-      this.parent.failed(this.opts.now());
       const replayable = !this.sent || (IDEMPOTENT.has(this.opts.method) && !this.opts.hasBody);
+      if (this.sent && this.reused && replayable && this.opts.alive() && this.opts.again()) return;
+      this.parent.failed(this.opts.now());
       if (replayable && this.opts.alive() && this.opts.next()) return;
     }
     this.inner.onError?.(err);
