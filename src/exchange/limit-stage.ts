@@ -1,5 +1,5 @@
 import { ProxyError } from '../http/errors.js';
-import { isUtc } from '../http/time-zone.js';
+import { Zone } from '../http/time-zone.js';
 import { retryAfterSeconds, type QuotaTicket } from '../quota/index.js';
 import type { ProxyContext } from './context.js';
 import type { Runtime } from './runtime.js';
@@ -27,9 +27,9 @@ function apply(rt: Runtime, ctx: ProxyContext, t: QuotaTicket): void {
 
 /** The local time a window resets, for people: "2026-12-02 00:00 Europe/Paris". */
 export function localTime(ms: number, zone: string): string {
-  if (isUtc(zone)) return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} ${zone}`;
-  const f = new Intl.DateTimeFormat('sv-SE', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
-  return `${f.format(ms)} ${zone}`;
+  const p = new Zone(zone).parts(ms);
+  const two = (n: number): string => String(n).padStart(2, '0');
+  return `${p.y}-${two(p.m)}-${two(p.d)} ${two(p.h)}:${two(p.mi)} ${zone}`;
 }
 
 export function quotaError(t: QuotaTicket, zone: string): ProxyError {

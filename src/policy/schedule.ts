@@ -7,7 +7,7 @@
  * as an end. Time zone conversion uses Intl.DateTimeFormat (ICU), so DST is handled.
  */
 
-import { isUtc, Zone } from '../http/time-zone.js';
+import { Zone } from '../http/time-zone.js';
 
 const DAY_NAMES = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
 const DAY_INDEX: Record<string, number> = { sun: 0, mon: 1, tue: 2, wed: 3, thu: 4, fri: 5, sat: 6 };
@@ -23,10 +23,8 @@ export interface LocalTime {
 
 /** Throws nothing: returns an error message for an invalid IANA zone name. */
 export function timezoneError(tz: string): string | undefined {
-  // UTC, the default, is checked without ICU's time-zone data (see Zone).
-  if (isUtc(tz)) return undefined;
   try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    new Zone(tz); // throws for a name ICU does not know (UTC needs no ICU)
     return undefined;
   } catch {
     return `unknown time zone "${tz}" (use an IANA name such as "Europe/Paris" or "UTC")`;
