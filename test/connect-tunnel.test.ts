@@ -6,7 +6,7 @@ import { ProxyAgent, request } from 'undici';
 import { openTunnel, readBytes, readToEnd, sleep, startEcho, startTcpServer, type TcpServer } from './helpers/err-net.js';
 import { selfSignedCert, type TestCert } from './helpers/err-tls.js';
 import { startOrigin, type Origin } from './helpers/origin.js';
-import { startTestProxy, type TestProxy } from './helpers/proxy.js';
+import { startTestProxy, type LogLine, type TestProxy } from './helpers/proxy.js';
 
 describe('CONNECT tunnels', () => {
   let tls: TestCert;
@@ -19,6 +19,8 @@ describe('CONNECT tunnels', () => {
   const bannerReceived: Promise<Buffer>[] = [];
   /** Origin that answers the first bytes with a TCP reset. */
   let resetter: TcpServer;
+  /** Origin of tunnels whose client leaves while the proxy dials. */
+  let leftEarly: TcpServer;
   let px: TestProxy;
 
   beforeAll(async () => {
@@ -47,11 +49,12 @@ describe('CONNECT tunnels', () => {
       { allowHalfOpen: true },
     );
     resetter = await startTcpServer((s) => s.once('data', () => s.resetAndDestroy()));
-    px = await startTestProxy({ proxy: { connectPorts: [https.port, echo.port, replyAtEof.port, bannerThenRead.port, resetter.port] } });
+    leftEarly = await startEcho();
+    px = await startTestProxy({ proxy: { connectPorts: [https.port, echo.port, replyAtEof.port, bannerThenRead.port, resetter.port, leftEarly.port] } });
   });
   afterAll(async () => {
     await px.close();
-    await Promise.all([https.close(), echo.close(), replyAtEof.close(), bannerThenRead.close(), resetter.close()]);
+    await Promise.all([https.close(), echo.close(), replyAtEof.close(), bannerThenRead.close(), resetter.close(), leftEarly.close()]);
   });
 
   it('answers 200 Connection Established and carries TLS to an HTTPS origin (undici ProxyAgent)', async () => {
@@ -190,6 +193,22 @@ describe('CONNECT tunnels', () => {
     t.socket.resetAndDestroy();
     expect(await upstreamClosed).toBe(true);
     await px.access.waitFor((l) => l.msg === 'tunnel' && l.url === `127.0.0.1:${echo.port}` && l.bytesIn === 1 && l.error !== null);
+  });
+
+  it('clients that reset right behind their CONNECT: no upstream connection stays open, and each line says the client left', async () => {
+    const n = 20;
+    for (let i = 0; i < n; i++) {
+      const s = connect(px.port, '127.0.0.1');
+      s.on('error', () => undefined);
+      await once(s, 'connect');
+      // The reset follows the CONNECT at once: it reaches the proxy while it dials or just after the 200.
+      s.write(`CONNECT 127.0.0.1:${leftEarly.port} HTTP/1.1\r\nHost: 127.0.0.1:${leftEarly.port}\r\n\r\n`, () => s.resetAndDestroy());
+    }
+    const mine = (): LogLine[] => px.access.lines.filter((l) => l.msg === 'tunnel' && l.url === `127.0.0.1:${leftEarly.port}`);
+    await expect.poll(() => mine().length, { timeout: 5000 }).toBe(n);
+    for (const l of mine()) expect(['CLIENT_ABORTED', 'UPSTREAM_RESET']).toContain(l.error);
+    // Whatever the proxy had dialled is closed again.
+    await expect.poll(() => leftEarly.accepted.filter((a) => !a.destroyed).length, { timeout: 3000 }).toBe(0);
   });
 });
 

@@ -58,9 +58,17 @@ function releaseIfGone(x: Exchange): boolean {
 
 /**
  * Handle one HTTP request received by a listener (forward or transparent: `transparent`
- * set) or decrypted inside a tunnel (`origin` set). Never throws.
+ * set) or decrypted inside a tunnel (`origin` set). Never throws. `done` is called
+ * once the response has closed and the request is logged.
  */
-export function handleRequest(rt: Runtime, req: IncomingMessage, res: ServerResponse, origin: TunnelOrigin | null = null, transparent: TransparentInfo | null = null): ProxyContext {
+export function handleRequest(
+  rt: Runtime,
+  req: IncomingMessage,
+  res: ServerResponse,
+  origin: TunnelOrigin | null = null,
+  transparent: TransparentInfo | null = null,
+  done: (() => void) | null = null,
+): ProxyContext {
   const sock = req.socket;
   const ctx = ProxyContext.of(rt.ids.next(), 'http', sock);
   ctx.method = req.method ?? '';
@@ -80,13 +88,18 @@ export function handleRequest(rt: Runtime, req: IncomingMessage, res: ServerResp
       }
       x.relay?.abort();
     }
-    const q = ctx.quota;
-    if (q !== null) {
-      // Volume counts what reached the client (RFC-agnostic: body bytes relayed).
-      rt.quota?.record(q, ctx.bytesOut, Date.now());
-      rt.quota?.release(q);
+    try {
+      const q = ctx.quota;
+      if (q !== null) {
+        // Volume counts what reached the client (RFC-agnostic: body bytes relayed).
+        rt.quota?.record(q, ctx.bytesOut, Date.now());
+        rt.quota?.release(q);
+      }
+      rt.accessLog.write(ctx, now());
+    } finally {
+      // Shutdown waits for this request until it is released, whatever happened above.
+      done?.();
     }
-    rt.accessLog.write(ctx, now());
   });
   runStages(x, 0);
   return ctx;

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { F, MSG_REQUEST, MSG_TUNNEL } from './fields.js';
+import { jsonNumber, jsonString, jsonValue, keyTexts } from './json-text.js';
 import { squidLine } from './squid-format.js';
 import { redactUrl } from './redact.js';
 import { RotatingDestination, type RotationOptions } from './rotation.js';
@@ -155,6 +156,9 @@ function cachedIsoTime(): () => string {
   };
 }
 
+/** The key text of every field (`,"id":`), from the one list of names. */
+const K = keyTexts(F);
+
 /** pino's numeric levels, so the lines read as any pino line does. */
 const LEVEL = { info: 30, warn: 40, error: 50 } as const;
 
@@ -184,14 +188,16 @@ const FLUSH_MS = 250;
 /**
  * One canonical JSON line per request or tunnel, written when it ends. The lines are
  * pino's format ({"level","time",base…,fields…,"msg"}) written to a pino destination
- * (sonic-boom: buffered, flushed at exit), but serialised with one JSON.stringify
- * instead of pino's field-by-field string building: that was a third of all the
- * memory the proxy allocated per request under W1 (docs/benchmarks.md, session 4).
+ * (sonic-boom: buffered, flushed at exit), but serialised here: pino's field-by-field
+ * building was a third of all the memory the proxy allocated per request under W1, and
+ * JSON.stringify of a fresh object per line twice the cost of concatenating the fixed
+ * shape (json-text.ts; docs/benchmarks.md, sessions 4 and 5).
  */
 export class AccessLog {
   private readonly dest: Destination;
   private readonly time = cachedIsoTime();
-  private readonly base: Readonly<Record<string, unknown>> | null;
+  /** The base fields as JSON text (`,"worker":2`), or '' without any. */
+  private readonly baseText: string;
   /** Lines go out as Buffers to our own sonic-boom (see openDestination), as strings to a caller's stream. */
   private readonly binary: boolean;
 
@@ -224,7 +230,8 @@ export class AccessLog {
     this.squid = opts.format === 'squid';
     this.redactQuery = opts.redactQuery ?? false;
     this.onRecord = opts.onRecord ?? null;
-    this.base = opts.base ?? null;
+    const base = opts.base ? JSON.stringify(opts.base).slice(1, -1) : '';
+    this.baseText = base === '' ? '' : `,${base}`;
     this.binary = typeof target === 'string';
     this.flusher = setInterval(() => this.flushAsync(), FLUSH_MS);
     this.flusher.unref();
@@ -244,38 +251,21 @@ export class AccessLog {
       this.out(squidLine(url === r.url ? r : { ...r, url }, Date.now(), now - r.startedAt));
       return;
     }
-    // Level follows the outcome: proxy faults are errors, refusals warnings.
-    const fields = {
-      level: LEVEL[levelOf(r.errorCode)],
-      [F.time]: this.time(),
-      [F.id]: r.id,
-      [F.kind]: r.kind,
-      [F.mode]: r.mode,
-      [F.client]: r.clientIp,
-      [F.user]: r.user,
-      [F.groups]: r.groups.length === 0 ? undefined : r.groups,
-      [F.method]: r.method,
-      [F.url]: url,
-      [F.status]: r.status,
-      [F.bytesIn]: r.bytesIn,
-      [F.bytesOut]: r.bytesOut,
-      [F.durationMs]: ms(now - r.startedAt),
-      [F.timing]: timingFields(r),
-      [F.upstream]: r.upstream,
-      [F.error]: r.errorCode,
-      [F.reason]: r.errorReason,
-      [F.tls]: r.tls,
-      [F.sni]: r.sni,
-      [F.decision]: r.decision === null ? null : decisionFields(r.decision),
-      [F.cache]: r.cache,
-      [F.quota]: r.quota === null ? null : quotaFields(r.quota, r.bytesOut),
-      [F.requestHeaders]: r.requestHeaders ?? undefined,
-      [F.responseHeaders]: r.responseHeaders ?? undefined,
-      [F.msg]: r.kind === 'http' || r.kind === 'local' ? MSG_REQUEST : MSG_TUNNEL,
-    };
-    // Base fields (the worker number) go right after the time, as pino puts them.
-    const line = this.base === null ? fields : Object.assign({ level: fields.level, [F.time]: fields[F.time] }, this.base, fields);
-    this.out(`${JSON.stringify(line)}\n`);
+    // Level follows the outcome: proxy faults are errors, refusals warnings. Base
+    // fields (the worker number) go right after the time, as pino puts them.
+    let line = `{"level":${LEVEL[levelOf(r.errorCode)]}${K.time}"${this.time()}"${this.baseText}`;
+    line += `${K.id}${jsonString(r.id)}${K.kind}"${r.kind}"${K.mode}"${r.mode}"${K.client}${jsonString(r.clientIp)}${K.user}${jsonString(r.user)}`;
+    if (r.groups.length !== 0) line += `${K.groups}${jsonValue(r.groups)}`;
+    line += `${K.method}${jsonString(r.method)}${K.url}${jsonString(url)}${K.status}${jsonNumber(r.status)}`;
+    line += `${K.bytesIn}${jsonNumber(r.bytesIn)}${K.bytesOut}${jsonNumber(r.bytesOut)}${K.durationMs}${jsonNumber(ms(now - r.startedAt))}`;
+    const timing = timingFields(r);
+    line += `${K.timing}${timing === null ? 'null' : jsonValue(timing)}${K.upstream}${jsonString(r.upstream)}`;
+    line += `${K.error}${jsonString(r.errorCode)}${K.reason}${jsonString(r.errorReason)}${K.tls}"${r.tls}"${K.sni}${jsonString(r.sni)}`;
+    line += `${K.decision}${r.decision === null ? 'null' : jsonValue(decisionFields(r.decision))}${K.cache}${jsonString(r.cache)}`;
+    line += `${K.quota}${r.quota === null ? 'null' : jsonValue(quotaFields(r.quota, r.bytesOut))}`;
+    if (r.requestHeaders) line += `${K.requestHeaders}${jsonValue(r.requestHeaders)}`;
+    if (r.responseHeaders) line += `${K.responseHeaders}${jsonValue(r.responseHeaders)}`;
+    this.out(`${line}${K.msg}"${r.kind === 'http' || r.kind === 'local' ? MSG_REQUEST : MSG_TUNNEL}"}\n`);
   }
 
   private out(text: string): void {

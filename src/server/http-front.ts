@@ -48,7 +48,7 @@ export class HttpFront {
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
       res.sendDate = false;
       const rt = this.d.runtime();
-      this.track(res, handleRequest(rt, req, res, originOf(req.socket)), rt);
+      this.track(res, rt, (done) => handleRequest(rt, req, res, originOf(req.socket), null, done));
     };
     server.on('request', onRequest);
     server.on('checkContinue', onRequest);
@@ -79,15 +79,19 @@ export class HttpFront {
     return server;
   }
 
-  /** Count a request as in flight until its response closes (for shutdown), holding its generation's upstream open. */
-  private track(res: ServerResponse, ctx: ProxyContext, rt: Runtime): void {
-    this.d.inflight.set(res, ctx);
+  /**
+   * Count a request as in flight until its response closes (for shutdown), holding its
+   * generation's upstream open. `start` runs it and calls `done` when the response has
+   * closed (one 'close' listener per response, the pipeline's).
+   */
+  private track(res: ServerResponse, rt: Runtime, start: (done: () => void) => ProxyContext): void {
     const upstream = rt.upstream;
     this.d.generations.hold(upstream);
-    res.once('close', () => {
+    const ctx = start(() => {
       this.d.inflight.delete(res);
       this.d.generations.release(upstream);
     });
+    this.d.inflight.set(res, ctx);
   }
 
   /** A listener's node:http server; for a transparent one (`transparent` set), the one it hands HTTP to. */
@@ -124,7 +128,7 @@ export class HttpFront {
       sendError(rt, ctx, req, res, refusal, true);
       return;
     }
-    this.track(res, handleRequest(rt, req, res, null, transparent), rt);
+    this.track(res, rt, (done) => handleRequest(rt, req, res, null, transparent, done));
   }
 
   private onTunnel(req: IncomingMessage, socket: Socket, head: Buffer, kind: 'connect' | 'upgrade', transparent: TransparentInfo | null): void {

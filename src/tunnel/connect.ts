@@ -11,6 +11,7 @@ import type { PeekResult } from '../tls/index.js';
 import { interceptConnect, type InnerServers } from './intercept.js';
 import type { Interceptor } from './interceptor.js';
 import { ESTABLISHED, splice, type TunnelRegistry } from './splice.js';
+import { cancelOnClose } from '../upstream/dialer.js';
 
 export type { TunnelRegistry } from './splice.js';
 
@@ -55,7 +56,7 @@ export async function handleConnect(
     refuse(rt, ctx, client, err, null);
     return;
   }
-  await runTunnel(rt, ctx, client, { ...target, headers: req.headers, head, hello: null }, registry, interception);
+  return runTunnel(rt, ctx, client, { ...target, headers: req.headers, head, hello: null }, registry, interception);
 }
 
 /** What a tunnel is for: from a CONNECT request, or from a transparent client's ClientHello. */
@@ -87,14 +88,17 @@ export async function runTunnel(
   interception: InterceptionDeps | null,
 ): Promise<void> {
   const { host, port } = t;
-  const abort = new AbortController();
-  const onEarlyClose = (): void => abort.abort();
-  client.once('close', onEarlyClose);
+  const gone = cancelOnClose(client);
   let upstream: Socket;
   try {
-    await identify(rt, ctx, t.headers, null);
-    await decideWithAuth(rt, ctx, { host, port, scheme: 'https', method: 'CONNECT', clientIp: ctx.clientIp, user: ctx.user ?? undefined, groups: ctx.groups, headers: t.headers }, false);
-    await checkQuota(rt, ctx);
+    // A stage answers synchronously unless it must wait (a credential store, DNS for a
+    // policy rule, a shared quota store): only a promise is awaited.
+    let pending = identify(rt, ctx, t.headers, null);
+    if (pending) await pending;
+    pending = decideWithAuth(rt, ctx, { host, port, scheme: 'https', method: 'CONNECT', clientIp: ctx.clientIp, user: ctx.user ?? undefined, groups: ctx.groups, headers: t.headers }, false);
+    if (pending) await pending;
+    pending = checkQuota(rt, ctx);
+    if (pending) await pending;
     // The concurrency slot is held for the tunnel's life, decrypted or not.
     const ticket = ctx.quota;
     if (ticket?.held) {
@@ -102,18 +106,15 @@ export async function runTunnel(
       else client.once('close', () => rt.quota?.release(ticket));
     }
     if (interception?.interceptor.mayIntercept(ctx.decision?.tls)) {
-      client.removeListener('close', onEarlyClose);
       return await interceptConnect(rt, ctx, client, t, interception.interceptor, interception.inner, registry);
     }
-    const tunnel = await rt.upstream.tunnel(host, port, ctx.decision?.route, { host, client: ctx.clientIp, user: ctx.user }, abort.signal, ctx);
+    const tunnel = await rt.upstream.tunnel(host, port, ctx.decision?.route, { host, client: ctx.clientIp, user: ctx.user }, gone, ctx);
     upstream = tunnel.socket;
     ctx.upstream = tunnel.upstream;
   } catch (err) {
-    client.removeListener('close', onEarlyClose);
     refuse(rt, ctx, client, err, t.hello);
     return;
   }
-  client.removeListener('close', onEarlyClose);
   if (client.destroyed) {
     upstream.destroy();
     ctx.errorCode = 'CLIENT_ABORTED';

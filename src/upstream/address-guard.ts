@@ -33,6 +33,8 @@ export const FORBIDDEN_RANGES: readonly string[] = [
 export class AddressGuard {
   private readonly forbidden = new CidrSet(FORBIDDEN_RANGES);
   private readonly allowed: CidrSet;
+  /** Verdicts by address as spelled: a proxy dials the same few addresses over and over. */
+  private readonly verdicts = new Map<string, boolean>();
 
   constructor(allowPrivate: readonly string[]) {
     this.allowed = new CidrSet(allowPrivate);
@@ -40,8 +42,14 @@ export class AddressGuard {
 
   /** Whether a connection to `ip` is allowed. IPv4-mapped IPv6 is judged as IPv4. */
   permits(ip: string): boolean {
-    const addr = unmapIPv4(ip);
-    return !this.forbidden.has(addr) || this.allowed.has(addr);
+    let ok = this.verdicts.get(ip);
+    if (ok === undefined) {
+      const addr = unmapIPv4(ip);
+      ok = !this.forbidden.has(addr) || this.allowed.has(addr);
+      if (this.verdicts.size >= 10_000) this.verdicts.clear();
+      this.verdicts.set(ip, ok);
+    }
+    return ok;
   }
 
   /** Keep only permitted addresses; throw 403 if none is left. */

@@ -7,6 +7,28 @@ import type { AddressGuard } from './address-guard.js';
 import { since, type ConnectPhases } from './connect-phases.js';
 import type { DnsCache } from './dns-cache.js';
 
+/**
+ * What calls a dial off: the abort half of an AbortSignal (which fits it as is), or
+ * anything shaped like it — a tunnel passes its client socket's close (tunnel/connect.ts),
+ * which spares an AbortController and its EventTarget per CONNECT.
+ */
+export interface DialCancel {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
+/** A socket's close as a DialCancel: a tunnel's dial is called off when its client leaves. */
+export function cancelOnClose(socket: Socket): DialCancel {
+  return {
+    get aborted() {
+      return socket.destroyed;
+    },
+    addEventListener: (_type, listener) => void socket.once('close', listener),
+    removeEventListener: (_type, listener) => void socket.removeListener('close', listener),
+  };
+}
+
 export interface Dialed {
   socket: Socket;
   /** The address actually connected to (the one that passed the guard). */
@@ -69,7 +91,7 @@ export class Dialer {
    * `halfOpen`: keep our write side open after the peer's FIN (tunnels relay a
    * half-close instead of turning it into a full close).
    */
-  async dial(host: string, port: number, signal?: AbortSignal, halfOpen = false, phases?: ConnectPhases): Promise<Dialed> {
+  async dial(host: string, port: number, signal?: DialCancel, halfOpen = false, phases?: ConnectPhases): Promise<Dialed> {
     const t0 = performance.now();
     const all = await this.dns.resolve(host);
     return this.connectTimed(host, port, this.guard.filter(host, all), signal, halfOpen, phases, t0);
@@ -80,7 +102,7 @@ export class Dialer {
    * subject to the private-address guard (parents usually live on internal addresses and
    * the admin named them). Connecting to ourselves is still refused.
    */
-  async dialParent(host: string, port: number, signal?: AbortSignal, halfOpen = false, phases?: ConnectPhases): Promise<Dialed> {
+  async dialParent(host: string, port: number, signal?: DialCancel, halfOpen = false, phases?: ConnectPhases): Promise<Dialed> {
     const t0 = performance.now();
     return this.connectTimed(host, port, await this.dns.resolve(host), signal, halfOpen, phases, t0);
   }
@@ -91,7 +113,7 @@ export class Dialer {
   }
 
   /** connectFirst, noting in `phases` how long the lookup (started at t0) and the connect took. */
-  private async connectTimed(host: string, port: number, addresses: readonly string[], signal: AbortSignal | undefined, halfOpen: boolean, phases: ConnectPhases | undefined, t0: number): Promise<Dialed> {
+  private async connectTimed(host: string, port: number, addresses: readonly string[], signal: DialCancel | undefined, halfOpen: boolean, phases: ConnectPhases | undefined, t0: number): Promise<Dialed> {
     if (!phases) return this.connectFirst(host, port, addresses, signal, halfOpen);
     const t1 = performance.now();
     if (!isIP(host)) phases.dnsMs = t1 - t0;
@@ -100,7 +122,7 @@ export class Dialer {
     return dialed;
   }
 
-  private async connectFirst(host: string, port: number, addresses: readonly string[], signal: AbortSignal | undefined, halfOpen: boolean): Promise<Dialed> {
+  private async connectFirst(host: string, port: number, addresses: readonly string[], signal: DialCancel | undefined, halfOpen: boolean): Promise<Dialed> {
     let last: ProxyError | undefined;
     for (const address of addresses) {
       if (this.self.has(address, port)) {
@@ -129,12 +151,14 @@ export class Dialer {
     return this.lastAddress.get(host);
   }
 
-  private connectOne(address: string, port: number, signal: AbortSignal | undefined, halfOpen: boolean): Promise<Socket> {
+  private connectOne(address: string, port: number, signal: DialCancel | undefined, halfOpen: boolean): Promise<Socket> {
+    // A client that left already: do not open a connection only to close it.
+    if (signal?.aborted) return Promise.reject(new ProxyError('UPSTREAM_RESET', 'client went away while connecting'));
     return new Promise((resolve, reject) => {
       const socket = connect({ host: address, port, family: isIP(address), noDelay: true, allowHalfOpen: halfOpen });
       const timer = setTimeout(() => fail(new ProxyError('UPSTREAM_TIMEOUT', `connect to ${address}:${port} timed out`)), this.connectTimeout);
       const onAbort = (): void => fail(new ProxyError('UPSTREAM_RESET', 'client went away while connecting'));
-      signal?.addEventListener('abort', onAbort, { once: true });
+      signal?.addEventListener('abort', onAbort);
       const cleanup = (): void => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);

@@ -5,7 +5,7 @@ import { ProxyError, toProxyError } from '../http/errors.js';
 import { formatAuthority } from '../http/target.js';
 import { performance } from 'node:perf_hooks';
 import { since, type ConnectPhases } from './connect-phases.js';
-import type { Dialer } from './dialer.js';
+import type { DialCancel, Dialer } from './dialer.js';
 import { Attempt } from './parents/attempts.js';
 import type { PickKey } from './parents/balancer.js';
 import { connectThrough, refusedStatus } from './parents/connect-through.js';
@@ -113,7 +113,7 @@ export class Upstream {
   }
 
   /** Open a tunnel to host:port (CONNECT that is not decrypted). */
-  async tunnel(host: string, port: number, route: string | undefined, key: PickKey, signal?: AbortSignal, phases?: ConnectPhases): Promise<Tunnel> {
+  async tunnel(host: string, port: number, route: string | undefined, key: PickKey, signal?: DialCancel, phases?: ConnectPhases): Promise<Tunnel> {
     const group = this.groupFor(route);
     if (!group) return this.tunnelDirect(host, port, signal, phases);
     this.dialer.checkLiteral(host);
@@ -132,7 +132,7 @@ export class Upstream {
     throw last;
   }
 
-  private async tunnelDirect(host: string, port: number, signal?: AbortSignal, phases?: ConnectPhases): Promise<Tunnel> {
+  private async tunnelDirect(host: string, port: number, signal?: DialCancel, phases?: ConnectPhases): Promise<Tunnel> {
     const d = await this.dialer.dial(host, port, signal, true, phases);
     return { socket: d.socket, upstream: formatAuthority(d.address, port) };
   }
@@ -142,7 +142,7 @@ export class Upstream {
    * failure if it cannot be opened (a 5xx answer counts; a 403 or 407 is the parent's
    * policy, not ill health).
    */
-  async tunnelVia(parent: Parent, host: string, port: number, signal: AbortSignal | undefined, halfOpen: boolean, phases?: ConnectPhases): Promise<Socket> {
+  async tunnelVia(parent: Parent, host: string, port: number, signal: DialCancel | undefined, halfOpen: boolean, phases?: ConnectPhases): Promise<Socket> {
     parent.begin(Date.now());
     let socket: Socket;
     try {
@@ -199,7 +199,7 @@ function viaParent(r: RoutedRequest, parent: Parent): Dispatcher.DispatchOptions
  * Dial a parent and ask it for a tunnel to host:port, without touching its counters
  * (the pools' connector uses this: the request's Attempt keeps them).
  */
-export function openParentTunnel(dialer: Dialer, parent: Parent, host: string, port: number, timeoutMs: number, signal?: AbortSignal, halfOpen = false, phases?: ConnectPhases): Promise<Socket> {
+export function openParentTunnel(dialer: Dialer, parent: Parent, host: string, port: number, timeoutMs: number, signal?: DialCancel, halfOpen = false, phases?: ConnectPhases): Promise<Socket> {
   const t0 = performance.now();
   return dialer.dialParent(parent.spec.host, parent.spec.port, signal, halfOpen, phases).then(async (d) => {
     const tunnel = await connectThrough(d.socket, formatAuthority(host, port), parent.name, parent.spec.authorization, timeoutMs);
