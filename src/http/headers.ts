@@ -16,6 +16,9 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
+/** Bit n set: some hop-by-hop name has n characters (all are under 32), so others skip toLowerCase. */
+const HOP_LENGTHS = [...HOP_BY_HOP].reduce((m, n) => m | (1 << n.length), 0);
+
 export type XffMode = 'off' | 'keep' | 'append';
 
 export interface RequestHeaderOptions {
@@ -115,6 +118,10 @@ export function forwardResponseHeaders(raw: readonly Buffer[] | readonly string[
   const out: string[] = [];
   for (let i = 0; i < strs.length; i += 2) {
     const name = strs[i]!;
+    if (listed === null && !keepUpgrade && ((HOP_LENGTHS >>> name.length) & 1) === 0) {
+      out.push(name, strs[i + 1]!);
+      continue;
+    }
     const lower = name.toLowerCase();
     if (keepUpgrade && (lower === 'upgrade' || lower === 'connection')) {
       out.push(name, strs[i + 1]!);

@@ -116,15 +116,14 @@ function quotaFields(q: NonNullable<AccessRecord['quota']>, bytesOut: number): R
 
 const ms = (v: number): number => Math.round(v * 1000) / 1000;
 
-/** The phases that happened; null when none did (a reused connection's only phase is ttfb). */
-function timingFields(r: AccessRecord): Record<string, number> | null {
-  if (r.dnsMs < 0 && r.connectMs < 0 && r.tlsMs < 0 && r.ttfbMs < 0) return null;
-  const out: Record<string, number> = {};
-  if (r.dnsMs >= 0) out.dnsMs = ms(r.dnsMs);
-  if (r.connectMs >= 0) out.connectMs = ms(r.connectMs);
-  if (r.tlsMs >= 0) out.tlsMs = ms(r.tlsMs);
-  if (r.ttfbMs >= 0) out.ttfbMs = ms(r.ttfbMs);
-  return out;
+/** The phases that happened as JSON text; null when none did (a reused connection's only phase is ttfb). */
+function timingText(r: AccessRecord): string {
+  let out = '';
+  if (r.dnsMs >= 0) out += `,"dnsMs":${jsonNumber(ms(r.dnsMs))}`;
+  if (r.connectMs >= 0) out += `,"connectMs":${jsonNumber(ms(r.connectMs))}`;
+  if (r.tlsMs >= 0) out += `,"tlsMs":${jsonNumber(ms(r.tlsMs))}`;
+  if (r.ttfbMs >= 0) out += `,"ttfbMs":${jsonNumber(ms(r.ttfbMs))}`;
+  return out === '' ? 'null' : `{${out.slice(1)}}`;
 }
 
 /**
@@ -140,18 +139,25 @@ function levelOf(code: string | null): 'info' | 'warn' | 'error' {
 }
 
 /**
- * An ISO time per line: at thousands of lines per second most fall in the same
- * millisecond, so the string is reused until the clock moves.
+ * An ISO time per line, without a Date per line: the text up to the seconds is kept
+ * until the second changes, and the milliseconds are appended.
  */
 function cachedIsoTime(): () => string {
-  let ms = 0;
+  let second = -1;
+  let prefix = '';
+  let ms = -1;
   let text = '';
   return () => {
     const now = Date.now();
-    if (now !== ms) {
-      ms = now;
-      text = new Date(now).toISOString();
+    if (now === ms) return text;
+    ms = now;
+    const s = Math.floor(now / 1000);
+    if (s !== second) {
+      second = s;
+      prefix = new Date(s * 1000).toISOString().slice(0, 20); // "2026-12-02T13:00:00."
     }
+    const milli = now - s * 1000;
+    text = `${prefix}${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
     return text;
   };
 }
@@ -258,8 +264,7 @@ export class AccessLog {
     if (r.groups.length !== 0) line += `${K.groups}${jsonValue(r.groups)}`;
     line += `${K.method}${jsonString(r.method)}${K.url}${jsonString(url)}${K.status}${jsonNumber(r.status)}`;
     line += `${K.bytesIn}${jsonNumber(r.bytesIn)}${K.bytesOut}${jsonNumber(r.bytesOut)}${K.durationMs}${jsonNumber(ms(now - r.startedAt))}`;
-    const timing = timingFields(r);
-    line += `${K.timing}${timing === null ? 'null' : jsonValue(timing)}${K.upstream}${jsonString(r.upstream)}`;
+    line += `${K.timing}${timingText(r)}${K.upstream}${jsonString(r.upstream)}`;
     line += `${K.error}${jsonString(r.errorCode)}${K.reason}${jsonString(r.errorReason)}${K.tls}"${r.tls}"${K.sni}${jsonString(r.sni)}`;
     line += `${K.decision}${r.decision === null ? 'null' : jsonValue(decisionFields(r.decision))}${K.cache}${jsonString(r.cache)}`;
     line += `${K.quota}${r.quota === null ? 'null' : jsonValue(quotaFields(r.quota, r.bytesOut))}`;

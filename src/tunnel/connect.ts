@@ -11,7 +11,7 @@ import type { PeekResult } from '../tls/index.js';
 import { interceptConnect, type InnerServers } from './intercept.js';
 import type { Interceptor } from './interceptor.js';
 import { ESTABLISHED, splice, type TunnelRegistry } from './splice.js';
-import { cancelOnClose } from '../upstream/dialer.js';
+import { CancelOnClose } from '../upstream/dialer.js';
 
 export type { TunnelRegistry } from './splice.js';
 
@@ -88,7 +88,7 @@ export async function runTunnel(
   interception: InterceptionDeps | null,
 ): Promise<void> {
   const { host, port } = t;
-  const gone = cancelOnClose(client);
+  const gone = new CancelOnClose(client);
   let upstream: Socket;
   try {
     // A stage answers synchronously unless it must wait (a credential store, DNS for a

@@ -19,14 +19,17 @@ export interface DialCancel {
 }
 
 /** A socket's close as a DialCancel: a tunnel's dial is called off when its client leaves. */
-export function cancelOnClose(socket: Socket): DialCancel {
-  return {
-    get aborted() {
-      return socket.destroyed;
-    },
-    addEventListener: (_type, listener) => void socket.once('close', listener),
-    removeEventListener: (_type, listener) => void socket.removeListener('close', listener),
-  };
+export class CancelOnClose implements DialCancel {
+  constructor(private readonly socket: Socket) {}
+  get aborted(): boolean {
+    return this.socket.destroyed;
+  }
+  addEventListener(_type: 'abort', listener: () => void): void {
+    this.socket.once('close', listener);
+  }
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    this.socket.removeListener('close', listener);
+  }
 }
 
 export interface Dialed {

@@ -2,7 +2,7 @@ import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AddressGuard } from '../../src/upstream/address-guard.js';
-import { cancelOnClose, Dialer, SelfEndpoints, type DialCancel } from '../../src/upstream/dialer.js';
+import { CancelOnClose, Dialer, SelfEndpoints, type DialCancel } from '../../src/upstream/dialer.js';
 import { DnsCache } from '../../src/upstream/dns-cache.js';
 import { startEcho, type TcpServer } from '../helpers/err-net.js';
 
@@ -33,7 +33,7 @@ describe('Dialer cancel', () => {
     const before = echo.accepted.length;
     const client = await clientSocket();
     client.destroy();
-    await expect(dialer.dial('127.0.0.1', echo.port, cancelOnClose(client), true)).rejects.toMatchObject({ code: 'UPSTREAM_RESET' });
+    await expect(dialer.dial('127.0.0.1', echo.port, new CancelOnClose(client), true)).rejects.toMatchObject({ code: 'UPSTREAM_RESET' });
     // Only the client socket itself reached the echo server.
     await new Promise((r) => setTimeout(r, 50));
     expect(echo.accepted.length - before).toBe(1);
@@ -60,7 +60,7 @@ describe('Dialer cancel', () => {
   it('not cancelled: the listener is removed once connected', async () => {
     const client = await clientSocket();
     const before = client.listenerCount('close');
-    const d = await dialer.dial('127.0.0.1', echo.port, cancelOnClose(client), true);
+    const d = await dialer.dial('127.0.0.1', echo.port, new CancelOnClose(client), true);
     expect(client.listenerCount('close')).toBe(before);
     d.socket.destroy();
     client.destroy();

@@ -137,6 +137,11 @@ describe('forwardResponseHeaders', () => {
     expect(all(forwardResponseHeaders(['Via', '1.1 origin-cdn'], null), 'via')).toEqual(['1.1 origin-cdn']);
   });
 
+  it('removes every hop-by-hop field in any case when no Connection field is present', () => {
+    const raw = ['Keep-Alive', 'timeout=5', 'TE', 'trailers', 'Transfer-Encoding', 'chunked', 'UPGRADE', 'h2c', 'Proxy-Connection', 'x', 'proxy-Authorization', 'y', 'Proxy-Authenticate', 'z', 'Content-Type', 't', 'X-Thirty-Four-Characters-Long-Name', 'v'];
+    expect(forwardResponseHeaders(raw, null)).toEqual(['Content-Type', 't', 'X-Thirty-Four-Characters-Long-Name', 'v']);
+  });
+
   it('keeps Upgrade/Connection for a 101 when asked', () => {
     const out = forwardResponseHeaders(['Upgrade', 'websocket', 'Connection', 'Upgrade', 'Sec-WebSocket-Accept', 'x'], null, true);
     expect(names(out)).toEqual(['upgrade', 'connection', 'sec-websocket-accept']);

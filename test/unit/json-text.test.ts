@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AccessLog, type AccessRecord } from '../../src/log/access-log.js';
 import { jsonNumber, jsonString, jsonValue, keyTexts } from '../../src/log/json-text.js';
 
@@ -95,4 +95,25 @@ describe('access-log line text', () => {
       });
     });
   }
+});
+
+describe('access-log line time', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('is the ISO time of the write, to the millisecond, across second and day boundaries', () => {
+    vi.useFakeTimers();
+    const times = ['2026-12-02T13:00:00.007Z', '2026-12-02T13:00:00.007Z', '2026-12-02T13:00:00.070Z', '2026-12-02T13:00:00.700Z', '2026-12-02T13:00:01.000Z', '2026-12-02T23:59:59.999Z', '2026-12-03T00:00:00.001Z'];
+    const out: string[] = [];
+    const sink = new Writable({ write: (chunk, _enc, cb) => (out.push(String(chunk)), cb()) });
+    const log = new AccessLog(sink);
+    for (const t of times) {
+      vi.setSystemTime(new Date(t));
+      log.write(record(), 0);
+    }
+    log.flush();
+    const got = out.join('').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { time: string }).time);
+    expect(got).toEqual(times);
+  });
 });
