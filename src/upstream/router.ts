@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { since, type ConnectPhases } from './connect-phases.js';
 import type { DialCancel, Dialer } from './dialer.js';
 import { Attempt } from './parents/attempts.js';
+import { IDEMPOTENT, MAX_STALE_RETRIES, StaleRetry } from './stale-retry.js';
 import type { PickKey } from './parents/balancer.js';
 import { connectThrough, refusedStatus } from './parents/connect-through.js';
 import type { GroupStatus, ParentGroup } from './parents/group.js';
@@ -39,9 +40,6 @@ export interface Tunnel {
   /** Where it goes: the destination address (direct) or "parent:<name>". */
   upstream: string;
 }
-
-/** Tries of one request on the same parent after its reused connections were found closed. */
-const MAX_STALE_RETRIES = 2;
 
 /**
  * Where requests and tunnels leave egressd: straight to the destination, or through a
@@ -109,7 +107,17 @@ export class Upstream {
   private dispatchDirect(r: RoutedRequest, handler: Dispatcher.DispatchHandler): void {
     const opts: Dispatcher.DispatchOptions = { origin: `${r.scheme}://${formatAuthority(r.host, r.port)}`, path: r.path, method: r.method as Dispatcher.HttpMethod, headers: r.headers, body: r.body, blocking: false };
     if (r.upgrade) opts.upgrade = r.upgrade;
-    this.direct.dispatch(opts, handler);
+    if (r.body !== null || r.upgrade || !IDEMPOTENT.has(r.method)) {
+      this.direct.dispatch(opts, handler);
+      return;
+    }
+    let retries = 0;
+    const retry: StaleRetry = new StaleRetry(handler, () => {
+      if (++retries > MAX_STALE_RETRIES || !r.alive()) return false;
+      this.direct.dispatch(opts, retry);
+      return true;
+    });
+    this.direct.dispatch(opts, retry);
   }
 
   /** Open a tunnel to host:port (CONNECT that is not decrypted). */

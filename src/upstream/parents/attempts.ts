@@ -1,5 +1,6 @@
 import type { Dispatcher } from 'undici';
 import { handingOver } from '../connect-phases.js';
+import { IDEMPOTENT } from '../stale-retry.js';
 import type { Parent } from './parent.js';
 
 /**
@@ -14,9 +15,6 @@ export function parentMadeIt(raw: readonly Buffer[]): boolean {
   }
   return false;
 }
-
-/** RFC 9110 §9.2.2: methods whose repetition has the same effect as one request. */
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 export interface AttemptOptions {
   method: string;
