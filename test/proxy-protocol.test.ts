@@ -376,3 +376,38 @@ describe('refusals: closed before any request, one server-log line with a stable
     expect(r.status).toBe(200);
   });
 });
+
+describe('connections still sending their header count against limits.maxConnections', () => {
+  let small: IcpProxy;
+  beforeAll(async () => {
+    small = await startIcpProxy({
+      config: {
+        listeners: [{ address: '127.0.0.1', port: 0, proxyProtocol: 'v1', proxyFrom: ['127.0.0.1/32'] }],
+        clients: { allow: ['127.0.0.0/8', '192.0.2.0/24'] },
+        timeouts: { requestHeaders: '3s' },
+        limits: { maxConnections: 2 },
+      },
+    });
+  });
+  afterAll(() => small?.close());
+
+  it('two silent connections fill the limit: a third is closed at once, with one log line, and the port serves again once they are gone', async () => {
+    const port = small.ports[0]!;
+    const silent = [await balancer(port, Buffer.alloc(0)), await balancer(port, Buffer.alloc(0))];
+    // Both are being read (the acceptor has them) before the third arrives.
+    await new Promise((r) => setTimeout(r, 100));
+    const mark = small.server.lines.length;
+    const r = await refused(port, v1('TCP4', '192.0.2.20', '127.0.0.1', 1, port));
+    expect(r.got).toBe('');
+    // At once: not after the 3 s header timeout.
+    expect(r.ms).toBeLessThan(1500);
+    const line = await lineAfter(small.server, mark, (l) => l.code === 'TOO_MANY_CONNECTIONS');
+    expect(line.reason).toMatch(/proxy connection limit \(2\) reached, 2 of them still sending their PROXY protocol header/);
+    for (const s of silent) s.socket.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    const c = await balancer(port, v1('TCP4', '192.0.2.21', '127.0.0.1', 2, port));
+    const ok = await c.request(proxyGet('plain.test', '/after-limit'));
+    c.socket.destroy();
+    expect(ok.status).toBe(200);
+  });
+});

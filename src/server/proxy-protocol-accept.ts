@@ -8,8 +8,10 @@ import { readPrefix } from './first-bytes.js';
 import { parseProxyHeader, type ProxyHeaderResult, type ProxyProtocolVersion } from './proxy-protocol.js';
 
 export interface AcceptorDeps {
-  /** The current generation: its log and timeouts.requestHeaders. */
+  /** The current generation: its log, timeouts.requestHeaders and limits.maxConnections. */
   runtime(): Runtime;
+  /** Connections the client gate counts now (admitted ones, all listeners). */
+  connections(): number;
 }
 
 /**
@@ -18,6 +20,7 @@ export interface AcceptorDeps {
  * the real client): like HAProxy's `accept-proxy` with an ACL on the balancers.
  *
  *   peer in proxyFrom? ─ no → close (PROXY_PROTOCOL_FORBIDDEN)
+ *   below limits.maxConnections, counting those still sending a header? ─ no → close (TOO_MANY_CONNECTIONS)
  *   read the header (timeouts.requestHeaders) ─ timeout → close (PROXY_PROTOCOL_TIMEOUT)
  *                                              └ malformed / wrong version → close (PROXY_PROTOCOL_INVALID)
  *   record the client it names (http/client-address.ts), give back the bytes after it
@@ -60,6 +63,11 @@ export class ProxyHeaderAcceptor {
     }
     if (!this.from.has(peer)) {
       return this.refuse(rt, socket, 'PROXY_PROTOCOL_FORBIDDEN', `${peer} is not in the listener's proxyFrom, so it may not send a PROXY protocol header`);
+    }
+    // Not yet admitted by the gate, but holding a socket all the same: they count.
+    const max = rt.config.limits.maxConnections;
+    if (this.deps.connections() + this.reading.size >= max) {
+      return this.refuse(rt, socket, 'TOO_MANY_CONNECTIONS', `proxy connection limit (${max}) reached, ${this.reading.size} of them still sending their PROXY protocol header`);
     }
     const limit = rt.config.timeouts.requestHeaders;
     this.reading.add(socket);

@@ -208,7 +208,7 @@ export class ProxyServer {
     for (const l of this.loaded.config.listeners) {
       let a: AddressInfo;
       // Behind an L4 balancer: the PROXY protocol header is read before anything else.
-      const acceptor = l.proxyProtocol === 'off' ? null : new ProxyHeaderAcceptor(l.proxyProtocol, l.proxyFrom, { runtime: () => this.rt });
+      const acceptor = l.proxyProtocol === 'off' ? null : new ProxyHeaderAcceptor(l.proxyProtocol, l.proxyFrom, { runtime: () => this.rt, connections: () => this.gate.connections });
       if (l.mode === 'transparent') {
         a = await this.listenTransparent(l.address, l.port, { httpPort: l.httpPort ?? 80, tlsPort: l.tlsPort ?? 443 }, acceptor);
       } else if (acceptor) {
