@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { Agent, request as httpRequest } from 'node:http';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,6 +32,9 @@ let plain: Origin;
 let tlsOrigin: Origin;
 let files: ReturnType<typeof tempFiles>;
 let px: IcpProxy;
+/** A port allowed for CONNECT, held by a listener until the test that needs it refused closes it. */
+let refusing: number;
+let holder: Server;
 const num = expect.any(Number);
 const str = expect.any(String);
 const allow = { action: 'allow', rule: 'default', reason: 'allowed by rule "default"', mode: 'enforce' };
@@ -44,11 +48,14 @@ beforeAll(async () => {
   });
   const originCa = makeOriginCa('log-lines origin CA');
   tlsOrigin = await startHttpsOrigin(originCa.issue({ commonName: 'localhost', dns: ORIGIN_NAMES, ips: ['127.0.0.1'] }), 'S');
+  holder = createServer();
+  await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+  refusing = (holder.address() as AddressInfo).port;
   px = await startIcpProxy({
     policy: POLICY,
     hosts: { 'blocked.test': '127.0.0.1' },
     config: {
-      proxy: { connectPorts: [tlsOrigin.port, plain.port] },
+      proxy: { connectPorts: [tlsOrigin.port, plain.port, refusing] },
       // Intercept one name only: tun.test is tunnelled untouched.
       tls: { intercept: 'hosts', include: ['icp.test'], upstreamCaFiles: [files.write('origin-ca.pem', originCa.cert)] },
       cache: { enabled: true },
@@ -136,6 +143,20 @@ describe('whole lines', () => {
     expect(await get(url)).toBe(502);
     expect(await lineFor(url)).toEqual(
       line({ url, level: 50, status: 502, bytesOut: 0, upstream: null, cache: null, responseHeaders: undefined, error: 'UPSTREAM_REFUSED', reason: 'connection refused by the destination (ECONNREFUSED)' }),
+    );
+  });
+
+  it('failed tunnel: a refused CONNECT says how long the lookup and the connect attempt took', async () => {
+    await new Promise((r) => holder.close(r));
+    const authority = `tun.test:${refusing}`;
+    // With interception on, the 200 comes first (the first bytes decide); plain bytes are then tunnelled, and the dial fails.
+    const t = await openTunnel(px.port, authority, { extra: `GET / HTTP/1.1\r\nHost: x\r\n\r\n` });
+    await readToEnd(t.socket, t.rest);
+    expect(await connectLine(px, authority)).toEqual(
+      line({
+        url: authority, kind: 'connect', msg: 'tunnel', method: 'CONNECT', tls: 'tunnel', sni: null, cache: null, level: 50, status: 200, bytesOut: 0, upstream: null,
+        timing: { dnsMs: num, connectMs: num }, error: 'UPSTREAM_REFUSED', reason: 'connection refused by the destination (ECONNREFUSED)', requestHeaders: undefined, responseHeaders: undefined,
+      }),
     );
   });
 

@@ -120,9 +120,12 @@ export class Dialer {
     if (!phases) return this.connectFirst(host, port, addresses, signal, halfOpen);
     const t1 = performance.now();
     if (!isIP(host)) phases.dnsMs = t1 - t0;
-    const dialed = await this.connectFirst(host, port, addresses, signal, halfOpen);
-    phases.connectMs = since(t1);
-    return dialed;
+    try {
+      return await this.connectFirst(host, port, addresses, signal, halfOpen);
+    } finally {
+      // A refused or timed-out connect took time too: the log line says how long.
+      phases.connectMs = since(t1);
+    }
   }
 
   private async connectFirst(host: string, port: number, addresses: readonly string[], signal: DialCancel | undefined, halfOpen: boolean): Promise<Dialed> {
