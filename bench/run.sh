@@ -41,7 +41,7 @@ for v in DURATION RUNS WARMUP W1_CONNS W2_CONNS W3A_CONNS W3B_CONNS W4_CONNS WRK
 done
 (( DURATION >= 1 && RUNS >= 1 )) || die "BENCH_DURATION and BENCH_RUNS must be >= 1"
 for t in $TARGETS; do
-  case $t in direct|egressd|squid|parent|node) ;; *) die "unknown target '$t' in BENCH_TARGETS (direct egressd squid parent node)";; esac
+  case $t in direct|egressd|squid|parent|node|tinyproxy) ;; *) die "unknown target '$t' in BENCH_TARGETS (direct egressd squid parent node tinyproxy)";; esac
 done
 for w in $WORKLOADS; do
   case $w in w1|w2|w3a|w3b|w4) ;; *) die "unknown workload '$w' in BENCH_WORKLOADS (w1 w2 w3a w3b w4)";; esac
@@ -55,6 +55,7 @@ install_deps() {
   command -v nginx >/dev/null || missing+=(nginx)
   command -v squid >/dev/null || missing+=(squid)   # squid-openssl provides it too
   command -v wrk >/dev/null || missing+=(wrk)
+  if has_target tinyproxy; then command -v tinyproxy >/dev/null || missing+=(tinyproxy); fi
   apt_install "${missing[@]}"
 }
 install_deps
@@ -76,8 +77,8 @@ chmod 755 "$TMP"   # nginx workers and squid run as unprivileged users
 RAW=$TMP/raw
 mkdir -p "$RAW" "$TMP/www" "$TMP/tls" "$TMP/nginx" "$TMP/squid" "$TMP/egressd" "$TMP/logs"
 
-read -r ORIGIN_PORT TLS_PORT EGRESSD_PORT SQUID_PORT NODE_PORT < <(free_ports 5)
-[[ -n ${NODE_PORT:-} ]] || die "could not pick free ports"
+read -r ORIGIN_PORT TLS_PORT EGRESSD_PORT SQUID_PORT NODE_PORT TINY_PORT < <(free_ports 6)
+[[ -n ${TINY_PORT:-} ]] || die "could not pick free ports"
 
 head -c 1024 /dev/urandom > "$TMP/www/1k"
 head -c $((1024 * 1024)) /dev/urandom > "$TMP/www/1m"
@@ -226,6 +227,31 @@ start_bare_node() {
   wait_port "$PROXY_PID" "$PROXY_PORT" node "$TMP/logs/node.out"
 }
 
+# The tinyproxy target: Debian's tinyproxy, the W4 peer of issue 2's goals, measured in
+# the same run instead of taken from FACTS.md. It closes every client connection after
+# its response (FACTS.md), so its W1 is reconnects.
+start_tinyproxy() {
+  local d=$TMP/tinyproxy
+  mkdir -p "$d"
+  cat > "$d/tinyproxy.conf" <<EOF
+Port $TINY_PORT
+Listen $LOOP
+Timeout 60
+MaxClients 1024
+LogLevel Critical
+LogFile "$d/tinyproxy.log"
+Allow 127.0.0.1
+ConnectPort $ORIGIN_PORT
+ConnectPort $TLS_PORT
+EOF
+  if [[ $(id -u) == 0 ]]; then printf 'User nobody\nGroup nogroup\n' >> "$d/tinyproxy.conf"; chmod 777 "$d"; fi
+  taskset -c "$PROXY_CPU" tinyproxy -d -c "$d/tinyproxy.conf" >"$TMP/logs/tinyproxy.out" 2>&1 &
+  PROXY_PID=$!
+  PIDS+=("$PROXY_PID")
+  PROXY_PORT=$TINY_PORT
+  wait_port "$PROXY_PID" "$PROXY_PORT" tinyproxy "$TMP/logs/tinyproxy.out"
+}
+
 stop_proxy() {
   [[ -n $PROXY_PID ]] || return 0
   stop_pid "$PROXY_PID"
@@ -307,6 +333,7 @@ bench_target() {
     squid) start_squid ;;
     parent) start_parent_chain ;;
     node) start_bare_node ;;
+    tinyproxy) start_tinyproxy ;;
   esac
   if [[ -n $PROXY_PID ]]; then
     sleep 1
