@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { since, type ConnectPhases } from './connect-phases.js';
 import type { DialCancel, Dialer } from './dialer.js';
 import { Attempt } from './parents/attempts.js';
-import { IDEMPOTENT, MAX_STALE_RETRIES, StaleRetry } from './stale-retry.js';
+import { MAX_STALE_RETRIES, replayable, StaleRetry } from './stale-retry.js';
 import type { PickKey } from './parents/balancer.js';
 import { connectThrough, refusedStatus } from './parents/connect-through.js';
 import type { GroupStatus, ParentGroup } from './parents/group.js';
@@ -107,7 +107,7 @@ export class Upstream {
   private dispatchDirect(r: RoutedRequest, handler: Dispatcher.DispatchHandler): void {
     const opts: Dispatcher.DispatchOptions = { origin: `${r.scheme}://${formatAuthority(r.host, r.port)}`, path: r.path, method: r.method as Dispatcher.HttpMethod, headers: r.headers, body: r.body, blocking: false };
     if (r.upgrade) opts.upgrade = r.upgrade;
-    if (r.body !== null || r.upgrade || !IDEMPOTENT.has(r.method)) {
+    if (r.upgrade || !replayable(r.method, r.body !== null)) {
       this.direct.dispatch(opts, handler);
       return;
     }

@@ -1,9 +1,13 @@
-import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { handingOver } from './connect-phases.js';
 
 /** RFC 9110 §9.2.2: methods whose repetition has the same effect as one request. */
-export const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+/** May a request that went out be sent again? Idempotent, and no body (a body stream cannot be replayed). */
+export function replayable(method: string, hasBody: boolean): boolean {
+  return !hasBody && IDEMPOTENT.has(method);
+}
 
 /** Tries of one request after its reused keep-alive connections were found closed. */
 export const MAX_STALE_RETRIES = 2;
@@ -14,10 +18,10 @@ const CLOSED = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED
 /**
  * The direct pool's answer to the keep-alive race: an origin may close an idle
  * connection just as a request goes out on it (RFC 9112 §9.3.1), and undici reports the
- * closed socket before any response. A replayable request (idempotent, no body: the
- * caller only wraps those) that failed so on a reused connection is sent again, on
- * another connection, by `resend`; everything else reaches the handler as it happened.
- * A timeout is not a closed connection: it is not retried.
+ * closed socket before any response. A replayable request (the caller wraps only
+ * those, and never an upgrade) that failed so on a reused connection is sent again,
+ * on another connection, by `resend`; everything else reaches the handler as it
+ * happened. A timeout is not a closed connection: it is not retried.
  */
 export class StaleRetry implements Dispatcher.DispatchHandler {
   /** The current try went out on a connection the pool had used before. */
@@ -42,11 +46,6 @@ export class StaleRetry implements Dispatcher.DispatchHandler {
   onHeaders(statusCode: number, headers: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode >= 200) this.answered = true;
     return this.inner.onHeaders?.(statusCode, headers, resume, statusText) ?? true;
-  }
-
-  onUpgrade(statusCode: number, headers: Buffer[] | string[] | null, socket: Duplex): void {
-    this.answered = true;
-    this.inner.onUpgrade?.(statusCode, headers, socket);
   }
 
   onData(chunk: Buffer): boolean {

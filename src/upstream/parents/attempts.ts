@@ -1,6 +1,6 @@
 import type { Dispatcher } from 'undici';
 import { handingOver } from '../connect-phases.js';
-import { IDEMPOTENT } from '../stale-retry.js';
+import { replayable as mayReplay } from '../stale-retry.js';
 import type { Parent } from './parent.js';
 
 /**
@@ -96,7 +96,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
   onError(err: Error): void {
     this.finish();
     if (!this.answered) {
-      const replayable = !this.sent || (IDEMPOTENT.has(this.opts.method) && !this.opts.hasBody);
+      const replayable = !this.sent || mayReplay(this.opts.method, this.opts.hasBody);
       if (this.sent && this.reused && replayable && this.opts.alive() && this.opts.again()) return;
       this.parent.failed(this.opts.now());
       if (replayable && this.opts.alive() && this.opts.next()) return;
