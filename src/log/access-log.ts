@@ -66,19 +66,24 @@ export type Destination = DestinationStream & { flushSync?: () => void; reopen?:
 /** Access-log bytes held in memory at most while the file refuses writes. */
 const MAX_BUFFERED = 32 * 1024 * 1024;
 
+/** Buffered access-log bytes that start a write (nginx's `access_log … buffer=64k`). */
+const WRITE_BATCH = 64 * 1024;
+
 export function openDestination(target: LogTarget, sync = false): Destination {
   if (typeof target !== 'string') return target as unknown as DestinationStream;
   if (target !== 'stdout' && target !== 'stderr') assertWritable(target);
   const dest = target === 'stdout' ? 1 : target === 'stderr' ? 2 : target;
-  // Buffered (one write per 8 KiB instead of a thread-pool round trip per line: worth
-  // ~20% of W1 throughput); AccessLog flushes it on a short timer so a quiet proxy's
-  // log is still current within FLUSH_MS.
+  // Buffered: one write per WRITE_BATCH instead of a thread-pool round trip per line
+  // (worth ~20% of W1 throughput at 8 KiB, and another 10-15% at 64 KiB: on a proxy
+  // pinned to one CPU each round trip wakes a pool thread that takes turns with the
+  // event loop; docs/benchmarks.md, session 6). AccessLog flushes it on a short timer
+  // so a quiet proxy's log is still current within FLUSH_MS.
   // maxLength bounds what piles up in memory while the file cannot be written (a full
   // disk): beyond it, lines are dropped and counted (WriteHealth) instead of growing RSS.
   // Buffered writes take Buffers (contentMode 'buffer'): in its string mode sonic-boom
   // measures the whole pending buffer, a concatenated string, on every write, which
   // flattens it each time (a fifth of all allocation under W1).
-  const boom = pino.destination({ dest, sync, minLength: sync ? 0 : 8192, maxLength: sync ? 0 : MAX_BUFFERED, mkdir: true, contentMode: sync ? 'utf8' : 'buffer' });
+  const boom = pino.destination({ dest, sync, minLength: sync ? 0 : WRITE_BATCH, maxWrite: 2 * WRITE_BATCH, maxLength: sync ? 0 : MAX_BUFFERED, mkdir: true, contentMode: sync ? 'utf8' : 'buffer' });
   // stdout/stderr have no path to reopen (sonic-boom would throw, and a SIGUSR1 handler
   // that throws takes the process down): there is nothing to reopen.
   return typeof dest === 'number' ? Object.assign(boom, { reopen: undefined }) : boom;
