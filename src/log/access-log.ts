@@ -66,24 +66,25 @@ export type Destination = DestinationStream & { flushSync?: () => void; reopen?:
 /** Access-log bytes held in memory at most while the file refuses writes. */
 const MAX_BUFFERED = 32 * 1024 * 1024;
 
-/** Buffered access-log bytes that start a write (nginx's `access_log … buffer=64k`). */
+/** Access-log bytes encoded before they are handed to the destination as one write (nginx's `access_log … buffer=64k`). */
 const WRITE_BATCH = 64 * 1024;
 
 export function openDestination(target: LogTarget, sync = false): Destination {
   if (typeof target !== 'string') return target as unknown as DestinationStream;
   if (target !== 'stdout' && target !== 'stderr') assertWritable(target);
   const dest = target === 'stdout' ? 1 : target === 'stderr' ? 2 : target;
-  // Buffered: one write per WRITE_BATCH instead of a thread-pool round trip per line
-  // (worth ~20% of W1 throughput at 8 KiB, and another 10-15% at 64 KiB: on a proxy
-  // pinned to one CPU each round trip wakes a pool thread that takes turns with the
-  // event loop; docs/benchmarks.md, session 6). AccessLog flushes it on a short timer
-  // so a quiet proxy's log is still current within FLUSH_MS.
+  // Buffered: AccessLog hands over WRITE_BATCH bytes of lines at a time (see
+  // AccessLog.out), and a write in progress makes later ones wait here. One write per
+  // line was a thread-pool round trip per line (~20% of W1 throughput); AccessLog
+  // flushes on a short timer so a quiet proxy's log is still current within FLUSH_MS.
+  // minLength 1, not 0: each handed-over batch is written at once, and flush() still
+  // works (sonic-boom's flush is a no-op without a minLength).
   // maxLength bounds what piles up in memory while the file cannot be written (a full
   // disk): beyond it, lines are dropped and counted (WriteHealth) instead of growing RSS.
   // Buffered writes take Buffers (contentMode 'buffer'): in its string mode sonic-boom
   // measures the whole pending buffer, a concatenated string, on every write, which
   // flattens it each time (a fifth of all allocation under W1).
-  const boom = pino.destination({ dest, sync, minLength: sync ? 0 : WRITE_BATCH, maxWrite: 2 * WRITE_BATCH, maxLength: sync ? 0 : MAX_BUFFERED, mkdir: true, contentMode: sync ? 'utf8' : 'buffer' });
+  const boom = pino.destination({ dest, sync, minLength: sync ? 0 : 1, maxWrite: 2 * WRITE_BATCH, maxLength: sync ? 0 : MAX_BUFFERED, mkdir: true, contentMode: sync ? 'utf8' : 'buffer' });
   // stdout/stderr have no path to reopen (sonic-boom would throw, and a SIGUSR1 handler
   // that throws takes the process down): there is nothing to reopen.
   return typeof dest === 'number' ? Object.assign(boom, { reopen: undefined }) : boom;
@@ -229,6 +230,16 @@ export class AccessLog {
 
   private readonly onRecord: ((r: AccessRecord, now: number) => void) | null;
 
+  /**
+   * Lines encoded but not yet handed to the destination (binary destinations only).
+   * One buffer, copied out per write: a Buffer per line, held until its write, was
+   * 6% of W1's CPU per request (docs/benchmarks.md, session 6).
+   */
+  private readonly batch = Buffer.allocUnsafeSlow(WRITE_BATCH);
+  private used = 0;
+  /** Size rotation happens between writes: a batch ends with the line that fills the file. */
+  private readonly rotation: RotatingDestination | null;
+
   constructor(target: LogTarget, opts: AccessLogOptions = {}) {
     const dest = openDestination(target);
     const { rotation } = opts;
@@ -237,7 +248,8 @@ export class AccessLog {
     this.health = new WriteHealth(dest, (m, level) => (level === 'error' ? opts.onProblem?.(m) : opts.onNotice?.(m)));
     const rotates = rotation && typeof target === 'string' && target !== 'stdout' && target !== 'stderr' && (rotation.size > 0 || rotation.every > 0);
     const canFlush = (): boolean => !this.health.failing;
-    this.dest = rotates ? (new RotatingDestination(dest, target, { ...rotation, onProblem: opts.onProblem, canFlush }) as unknown as Destination) : dest;
+    this.rotation = rotates ? new RotatingDestination(dest, target, { ...rotation, onProblem: opts.onProblem, canFlush }) : null;
+    this.dest = this.rotation ? (this.rotation as unknown as Destination) : dest;
     this.squid = opts.format === 'squid';
     this.redactQuery = opts.redactQuery ?? false;
     this.onRecord = opts.onRecord ?? null;
@@ -249,6 +261,7 @@ export class AccessLog {
   }
 
   private flushAsync(): void {
+    this.handOver();
     const d = this.dest as Destination & { flush?: () => void; _len?: number };
     // Only when something is buffered: sonic-boom's flush on an empty buffer is not free.
     if (d.flush && d._len !== 0) d.flush();
@@ -279,11 +292,33 @@ export class AccessLog {
   }
 
   private out(text: string): void {
-    this.dest.write(this.binary ? (Buffer.from(text) as unknown as string) : text);
+    if (!this.binary) {
+      this.dest.write(text);
+      return;
+    }
+    // A UTF-16 code unit takes at most 3 bytes of UTF-8.
+    if (text.length * 3 > WRITE_BATCH - this.used) {
+      this.handOver();
+      if (text.length * 3 > WRITE_BATCH) {
+        this.dest.write(Buffer.from(text) as unknown as string);
+        return;
+      }
+    }
+    this.used += this.batch.write(text, this.used, 'utf8');
+    if (this.rotation !== null && this.used >= this.rotation.room()) this.handOver();
+  }
+
+  /** Give the encoded lines to the destination (it writes them off the event loop). */
+  private handOver(): void {
+    if (this.used === 0 || this.discarded) return;
+    const lines = Buffer.from(this.batch.subarray(0, this.used));
+    this.used = 0;
+    this.dest.write(lines as unknown as string);
   }
 
   /** Reopen the file (after logrotate moved it; SIGUSR1). */
   reopen(): void {
+    this.handOver();
     this.dest.reopen?.();
   }
 
@@ -294,6 +329,7 @@ export class AccessLog {
    */
   reopenAndWait(ms = 2000): Promise<void> {
     const d = this.dest as Destination & { once?: (e: string, f: () => void) => void; removeListener?: (e: string, f: () => void) => void };
+    this.handOver();
     try {
       d.flushSync?.();
     } catch {
@@ -336,6 +372,7 @@ export class AccessLog {
    */
   async drain(timeoutMs = 2000): Promise<void> {
     clearInterval(this.flusher);
+    this.handOver();
     const d = this.dest as Destination & { flush?: (cb?: (err?: Error | null) => void) => void; _len?: number };
     const deadline = Date.now() + timeoutMs;
     if (d.flush && typeof d._len === 'number') {
@@ -363,6 +400,7 @@ export class AccessLog {
    */
   flush(): void {
     clearInterval(this.flusher);
+    this.handOver();
     const left = (this.dest as { _len?: number })._len ?? 0;
     if (this.health.failing) {
       if (left > 0) this.onProblem?.(`access log: ${left} bytes could not be written (${this.health.failure!.code ?? this.health.failure!.message}) and are lost`);

@@ -53,6 +53,11 @@ export class RotatingDestination {
     if ((this.opts.size > 0 && this.bytes >= this.opts.size) || (this.opts.every > 0 && this.now() - this.startedAt >= this.opts.every)) this.rotate();
   }
 
+  /** Bytes the file may still take before it rotates by size (Infinity: it does not). */
+  room(): number {
+    return this.opts.size > 0 ? this.opts.size - this.bytes : Infinity;
+  }
+
   flushSync(): void {
     this.inner.flushSync?.();
   }

@@ -1,7 +1,14 @@
 /** The events of a sonic-boom destination this module listens to. */
 interface Emitter {
   on(event: 'error', f: (err: NodeJS.ErrnoException) => void): unknown;
-  on(event: 'write' | 'drop', f: () => void): unknown;
+  on(event: 'write', f: () => void): unknown;
+  on(event: 'drop', f: (data: string | Buffer) => void): unknown;
+}
+
+function linesIn(data: string | Buffer): number {
+  let n = 0;
+  for (let i = data.indexOf('\n'); i >= 0; i = data.indexOf('\n', i + 1)) n++;
+  return Math.max(n, 1);
 }
 
 /** How often a destination that keeps failing is reported again. */
@@ -32,7 +39,8 @@ export class WriteHealth {
     if (typeof e.on !== 'function') return; // a caller's stream (tests): its own business
     e.on('error', (err: NodeJS.ErrnoException) => this.failed(err));
     e.on('write', () => this.succeeded());
-    e.on('drop', () => this.dropped++);
+    // A write may carry many lines (the access log hands them over in batches).
+    e.on('drop', (data) => (this.dropped += linesIn(data)));
   }
 
   get failing(): boolean {
