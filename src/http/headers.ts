@@ -16,8 +16,16 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-/** Bit n set: some hop-by-hop name has n characters (all are under 32), so others skip toLowerCase. */
-const HOP_LENGTHS = [...HOP_BY_HOP].reduce((m, n) => m | (1 << n.length), 0);
+/**
+ * Bit n set: some name to drop has n characters (modulo 32, as shifts are), so a name
+ * whose length has no bit set is forwarded without toLowerCase.
+ */
+const lengthMask = (names: Iterable<string>): number => {
+  let m = 0;
+  for (const n of names) m |= 1 << n.length;
+  return m;
+};
+const HOP_LENGTHS = lengthMask(HOP_BY_HOP);
 
 export type XffMode = 'off' | 'keep' | 'append';
 
@@ -40,7 +48,11 @@ export interface ForwardedRequestHeaders {
   maxForwards: number | undefined;
 }
 
-/** Tokens named by every Connection header, lowercase (RFC 9110 §7.6.1). */
+/**
+ * Tokens named by every Connection header, lowercase (RFC 9110 §7.6.1), leaving out
+ * the hop-by-hop names dropped anyway: `Connection: keep-alive`, which most origins
+ * send, lists nothing more.
+ */
 function connectionTokens(raw: readonly string[]): Set<string> | null {
   let tokens: Set<string> | null = null;
   for (let i = 0; i < raw.length; i += 2) {
@@ -48,7 +60,7 @@ function connectionTokens(raw: readonly string[]): Set<string> | null {
     if (name.length === 10 && name.toLowerCase() === 'connection') {
       for (const t of raw[i + 1]!.split(',')) {
         const tok = t.trim().toLowerCase();
-        if (tok) (tokens ??= new Set()).add(tok);
+        if (tok && !HOP_BY_HOP.has(tok)) (tokens ??= new Set()).add(tok);
       }
     }
   }
@@ -115,10 +127,11 @@ export function forwardResponseHeaders(raw: readonly Buffer[] | readonly string[
     strs[i] = typeof v === 'string' ? v : v.toString('latin1');
   }
   const listed = connectionTokens(strs);
+  const dropLengths = listed === null ? HOP_LENGTHS : HOP_LENGTHS | lengthMask(listed);
   const out: string[] = [];
   for (let i = 0; i < strs.length; i += 2) {
     const name = strs[i]!;
-    if (listed === null && !keepUpgrade && ((HOP_LENGTHS >>> name.length) & 1) === 0) {
+    if (!keepUpgrade && ((dropLengths >>> name.length) & 1) === 0) {
       out.push(name, strs[i + 1]!);
       continue;
     }

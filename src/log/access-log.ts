@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { F, MSG_REQUEST, MSG_TUNNEL } from './fields.js';
-import { jsonNumber, jsonString, jsonValue, keyTexts } from './json-text.js';
+import { jsonMillis, jsonNumber, jsonString, jsonValue, keyTexts } from './json-text.js';
 import { squidLine } from './squid-format.js';
 import { redactUrl } from './redact.js';
 import { RotatingDestination, type RotationOptions } from './rotation.js';
@@ -120,15 +120,14 @@ function quotaFields(q: NonNullable<AccessRecord['quota']>, bytesOut: number): R
   return out;
 }
 
-const ms = (v: number): number => Math.round(v * 1000) / 1000;
 
 /** The phases that happened as JSON text; null when none did (a reused connection's only phase is ttfb). */
 function timingText(r: AccessRecord): string {
   let out = '';
-  if (r.dnsMs >= 0) out += `,"dnsMs":${jsonNumber(ms(r.dnsMs))}`;
-  if (r.connectMs >= 0) out += `,"connectMs":${jsonNumber(ms(r.connectMs))}`;
-  if (r.tlsMs >= 0) out += `,"tlsMs":${jsonNumber(ms(r.tlsMs))}`;
-  if (r.ttfbMs >= 0) out += `,"ttfbMs":${jsonNumber(ms(r.ttfbMs))}`;
+  if (r.dnsMs >= 0) out += `,"dnsMs":${jsonMillis(r.dnsMs)}`;
+  if (r.connectMs >= 0) out += `,"connectMs":${jsonMillis(r.connectMs)}`;
+  if (r.tlsMs >= 0) out += `,"tlsMs":${jsonMillis(r.tlsMs)}`;
+  if (r.ttfbMs >= 0) out += `,"ttfbMs":${jsonMillis(r.ttfbMs)}`;
   return out === '' ? 'null' : `{${out.slice(1)}}`;
 }
 
@@ -281,7 +280,7 @@ export class AccessLog {
     line += `${K.id}${jsonString(r.id)}${K.kind}"${r.kind}"${K.mode}"${r.mode}"${K.client}${jsonString(r.clientIp)}${K.user}${jsonString(r.user)}`;
     if (r.groups.length !== 0) line += `${K.groups}${jsonValue(r.groups)}`;
     line += `${K.method}${jsonString(r.method)}${K.url}${jsonString(url)}${K.status}${jsonNumber(r.status)}`;
-    line += `${K.bytesIn}${jsonNumber(r.bytesIn)}${K.bytesOut}${jsonNumber(r.bytesOut)}${K.durationMs}${jsonNumber(ms(now - r.startedAt))}`;
+    line += `${K.bytesIn}${jsonNumber(r.bytesIn)}${K.bytesOut}${jsonNumber(r.bytesOut)}${K.durationMs}${jsonMillis(now - r.startedAt)}`;
     line += `${K.timing}${timingText(r)}${K.upstream}${jsonString(r.upstream)}`;
     line += `${K.error}${jsonString(r.errorCode)}${K.reason}${jsonString(r.errorReason)}${K.tls}"${r.tls}"${K.sni}${jsonString(r.sni)}`;
     line += `${K.decision}${r.decision === null ? 'null' : jsonValue(decisionFields(r.decision))}${K.cache}${jsonString(r.cache)}`;

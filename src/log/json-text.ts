@@ -19,6 +19,23 @@ export function jsonNumber(n: number): string {
   return Number.isFinite(n) ? `${n}` : 'null';
 }
 
+/** Three digits of a thousandth, without the zeros at the end. */
+const FRACTION = Array.from({ length: 1000 }, (_, i) => `.${String(i).padStart(3, '0')}`.replace(/0+$/, ''));
+
+/**
+ * Milliseconds rounded to the microsecond, as JSON.stringify writes the rounded number,
+ * without its shortest-digits search: an integer part and a fraction from a table. The
+ * rounded value has at most 15 significant digits, so its shortest form is exactly those
+ * digits. Negative, huge and non-finite values take the general path.
+ */
+export function jsonMillis(v: number): string {
+  const micros = Math.round(v * 1000);
+  if (!(micros >= 0 && micros < 1e15)) return jsonNumber(micros / 1000);
+  const whole = Math.floor(micros / 1000);
+  const frac = micros - whole * 1000;
+  return frac === 0 ? `${whole}` : `${whole}${FRACTION[frac]}`;
+}
+
 /** Any other value (an object, an array, null); undefined becomes null. */
 export function jsonValue(v: unknown): string {
   return JSON.stringify(v) ?? 'null';

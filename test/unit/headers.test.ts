@@ -142,6 +142,13 @@ describe('forwardResponseHeaders', () => {
     expect(forwardResponseHeaders(raw, null)).toEqual(['Content-Type', 't', 'X-Thirty-Four-Characters-Long-Name', 'v']);
   });
 
+  it('removes Connection-listed fields of any length and case, whatever else Connection lists', () => {
+    const long = 'X-Listed-Name-Of-Thirty-Six-Letters'; // 35 characters: its bit is 35 modulo 32
+    const raw = ['connection', `keep-alive, close, ${long.toUpperCase()}, x-ab`, 'Close', 'c', long, 'l', 'X-AB', 'a', 'X-Thirty-Four-Characters-Long-Name', 'v', 'Server', 's', 'Keep-Alive', 'timeout=5'];
+    expect(forwardResponseHeaders(raw, null)).toEqual(['X-Thirty-Four-Characters-Long-Name', 'v', 'Server', 's']);
+    expect(forwardResponseHeaders(['Connection', 'keep-alive', 'Content-Length', '3', 'Keep-Alive', 'timeout=5', 'TE', 'x'], null)).toEqual(['Content-Length', '3']);
+  });
+
   it('keeps Upgrade/Connection for a 101 when asked', () => {
     const out = forwardResponseHeaders(['Upgrade', 'websocket', 'Connection', 'Upgrade', 'Sec-WebSocket-Accept', 'x'], null, true);
     expect(names(out)).toEqual(['upgrade', 'connection', 'sec-websocket-accept']);

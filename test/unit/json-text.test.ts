@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AccessLog, type AccessRecord } from '../../src/log/access-log.js';
-import { jsonNumber, jsonString, jsonValue, keyTexts } from '../../src/log/json-text.js';
+import { jsonMillis, jsonNumber, jsonString, jsonValue, keyTexts } from '../../src/log/json-text.js';
 
 /**
  * The access log builds its JSON text by concatenation (log/json-text.ts); it must be
@@ -23,6 +23,17 @@ describe('json-text', () => {
     for (const n of [0, -0, 1, -7, 1024, 0.001, 12.345, 1e21, 5e-7, Number.MAX_SAFE_INTEGER, NaN, Infinity, -Infinity]) {
       expect(jsonNumber(n)).toBe(JSON.stringify(n));
     }
+  });
+
+  it('jsonMillis writes what JSON.stringify writes of the value rounded to the microsecond', () => {
+    const rounded = (v: number): number => Math.round(v * 1000) / 1000;
+    const values = [0, -0, 0.0004, 0.0005, 0.001, 0.01, 0.1, 0.5, 1, 2.5, 3.25, 12.345, 12.3456, 999.9995, 1000, 86_400_000.123, 1e11 + 0.999, 1e12, 1e15, 1e21, -1, -0.0004, NaN, Infinity];
+    let seed = 7;
+    for (let i = 0; i < 20_000; i++) {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      values.push((seed / 2 ** 31) * 10 ** (i % 10));
+    }
+    for (const v of values) expect(jsonMillis(v), String(v)).toBe(JSON.stringify(rounded(v)));
   });
 
   it('jsonValue is JSON.stringify, with undefined as null', () => {
