@@ -20,7 +20,9 @@ import { steadyLoad } from './helpers/steady-load.js';
  * test/log-rotation.test.ts.
  */
 
-const ORIGIN_DELAY = 150;
+// Long enough that requests are still in flight at the signal even when the test's own
+// timers run late on a loaded machine (CI runs test files in parallel on 2 cores).
+const ORIGIN_DELAY = 300;
 
 let dir: string;
 let plainOrigin: Origin;
@@ -54,7 +56,7 @@ describe('SIGTERM mid-load', () => {
     const proxyUrl = `http://127.0.0.1:${cli.port}`;
     const plain = steadyLoad(proxyUrl, { clients: 8, url: (n) => `${plainOrigin.url}/p/${n}` });
     const tunnelled = steadyLoad(proxyUrl, { clients: 3, tunnel: true, url: (n) => `${tunnelOrigin.url}/t/${n}` });
-    await new Promise((r) => setTimeout(r, 1200));
+    await new Promise((r) => setTimeout(r, 1500));
 
     // Stop issuing, let the last requests reach the proxy (they wait ORIGIN_DELAY at the
     // origin), then signal: everything in flight started before the signal.
