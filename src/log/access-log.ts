@@ -120,7 +120,6 @@ function quotaFields(q: NonNullable<AccessRecord['quota']>, bytesOut: number): R
   return out;
 }
 
-
 /** The phases that happened as JSON text; null when none did (a reused connection's only phase is ttfb). */
 function timingText(r: AccessRecord): string {
   let out = '';
