@@ -54,6 +54,34 @@ describe('rotation', () => {
     expect(new Set(lines.map((l) => (JSON.parse(l) as { id: string }).id)).size).toBe(500);
   });
 
+  it('a rotation while a write is in flight, then a drain: the drain ends at once and no line is lost', async () => {
+    // sonic-boom threw in its fs callback here (an uncaught exception: the process would
+    // die): see guardEmptyWrite.
+    dir = mkdtempSync(join(tmpdir(), 'egressd-rot-'));
+    const file = join(dir, 'access.log');
+    const uncaught: Error[] = [];
+    const onUncaught = (err: Error): void => void uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const log = new AccessLog(file, { rotation: { size: 100, every: 0, keep: 1000, gzip: false } });
+      await new Promise((r) => setTimeout(r, 50)); // the file is open
+      for (let round = 0; round < 5; round++) {
+        for (let i = 0; i < 3; i++) log.write(record(round * 3 + i), 1);
+        const t0 = Date.now();
+        await log.drain(); // hands the lines over (a write starts, the size rotates), then flushes
+        expect(Date.now() - t0).toBeLessThan(1000);
+      }
+      await log.close();
+      await new Promise((r) => setTimeout(r, 50)); // a late fs callback would throw by now
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+    expect(uncaught.map((e) => e.message)).toEqual([]);
+    const lines = allLines(dir, 'access.log');
+    expect(new Set(lines.map((l) => (JSON.parse(l) as { id: string }).id)).size).toBe(15);
+    expect(lines.length).toBe(15);
+  });
+
   it('rotated files are gzipped and only the newest `keep` are kept', async () => {
     dir = mkdtempSync(join(tmpdir(), 'egressd-rot-'));
     const file = join(dir, 'access.log');

@@ -85,9 +85,31 @@ export function openDestination(target: LogTarget, sync = false): Destination {
   // measures the whole pending buffer, a concatenated string, on every write, which
   // flattens it each time (a fifth of all allocation under W1).
   const boom = pino.destination({ dest, sync, minLength: sync ? 0 : 1, maxWrite: 2 * WRITE_BATCH, maxLength: sync ? 0 : MAX_BUFFERED, mkdir: true, contentMode: sync ? 'utf8' : 'buffer' });
+  if (!sync) guardEmptyWrite(boom);
   // stdout/stderr have no path to reopen (sonic-boom would throw, and a SIGUSR1 handler
   // that throws takes the process down): there is nothing to reopen.
   return typeof dest === 'number' ? Object.assign(boom, { reopen: undefined }) : boom;
+}
+
+/**
+ * sonic-boom (4.2.1, still in 5.0.2) starts a write when a file (re)opens with a flush
+ * callback pending, even if nothing is queued any more, and then throws in the fs
+ * callback, which takes the process down: a flush(cb) called while a write is in flight
+ * and a reopen (rotation, SIGUSR1) is waiting for it. An empty queue gets an empty chunk
+ * first, as sonic-boom's own flush does: the write of 0 bytes completes and the flush
+ * callback runs.
+ */
+function guardEmptyWrite(boom: object): void {
+  const b = boom as { _actualWrite?: () => void; _writingBuf: { length: number }; _bufs: unknown[]; _lens: number[] };
+  const write = b._actualWrite;
+  if (typeof write !== 'function' || !Array.isArray(b._bufs) || !Array.isArray(b._lens)) return;
+  b._actualWrite = function (this: typeof b): void {
+    if (this._writingBuf.length === 0 && this._bufs.length === 0) {
+      this._bufs.push([]);
+      this._lens.push(0);
+    }
+    write.call(this);
+  };
 }
 
 /**
