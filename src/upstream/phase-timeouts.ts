@@ -62,7 +62,7 @@ export class PhaseClock {
     return this.watched.size;
   }
 
-  stop(): void {
+  private stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
   }
@@ -90,8 +90,8 @@ const enum Phase {
 }
 
 /**
- * One request's phases as undici reports them: sent (onRequestSent) → head (onHeaders,
- * 1xx heads keep the head deadline) → body (each chunk moves the deadline; a pause for
+ * One request's phases as undici reports them: sent (onRequestSent) → head (onHeaders;
+ * a 1xx head restarts the head deadline) → body (each chunk moves the deadline; a pause for
  * a slow client stops it) → done. While the request body is still going out the
  * upstream is not timed: a stalled upload is the client's silence, which the client
  * connection's own idle timer handles.
