@@ -138,11 +138,19 @@ describe('whole lines', () => {
     expect(hit).toEqual(line({ url, cache: 'hit', upstream: null, timing: null, responseHeaders: undefined }));
   });
 
-  it('failed: connection refused is an error line without timing (and no cache miss: no response came)', async () => {
+  it('failed: connection refused is an error line that says how long the connect attempt took (and no cache miss: no response came)', async () => {
     const url = `http://127.0.0.1:${await closedPort()}/`;
     expect(await get(url)).toBe(502);
     expect(await lineFor(url)).toEqual(
-      line({ url, level: 50, status: 502, bytesOut: 0, upstream: null, cache: null, responseHeaders: undefined, error: 'UPSTREAM_REFUSED', reason: 'connection refused by the destination (ECONNREFUSED)' }),
+      line({ url, level: 50, status: 502, bytesOut: 0, upstream: null, cache: null, responseHeaders: undefined, timing: { connectMs: num }, error: 'UPSTREAM_REFUSED', reason: 'connection refused by the destination (ECONNREFUSED)' }),
+    );
+  });
+
+  it('failed by name: the lookup and the refused connect both have their time', async () => {
+    const url = `http://localhost:${await closedPort()}/`;
+    expect(await get(url)).toBe(502);
+    expect(await lineFor(url)).toEqual(
+      line({ url, level: 50, status: 502, bytesOut: 0, upstream: null, cache: null, responseHeaders: undefined, timing: { dnsMs: num, connectMs: num }, error: 'UPSTREAM_REFUSED', reason: 'connection refused by the destination (ECONNREFUSED)' }),
     );
   });
 

@@ -5,7 +5,7 @@ import { forwardResponseHeaders } from '../http/headers.js';
 import { isEarlyClose, ProxyError, toProxyError } from '../http/errors.js';
 import { formatAuthority } from '../http/target.js';
 import { decideResponse, decideResponseBytes, responseByteLimit } from '../policy/index.js';
-import { takeHandedOver } from '../upstream/connect-phases.js';
+import { phasesOf, takeHandedOver, type ConnectPhases } from '../upstream/connect-phases.js';
 import type { ProxyContext } from './context.js';
 import { sendError } from './respond.js';
 import type { Runtime } from './runtime.js';
@@ -66,12 +66,7 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   onConnect(abort: (err?: Error) => void): void {
     this.abortUpstream = abort;
     const fresh = takeHandedOver();
-    const ctx = this.ctx;
-    if (fresh !== null) {
-      ctx.dnsMs = fresh.dnsMs;
-      ctx.connectMs = fresh.connectMs;
-      ctx.tlsMs = fresh.tlsMs;
-    }
+    if (fresh !== null) this.notePhases(fresh);
     this.sentAt = performance.now();
     // The client may have left before undici got this far.
     if (this.clientGone) abort(new Error('client closed the connection'));
@@ -147,8 +142,16 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     this.res.end();
   }
 
+  private notePhases(p: ConnectPhases): void {
+    this.ctx.dnsMs = p.dnsMs;
+    this.ctx.connectMs = p.connectMs;
+    this.ctx.tlsMs = p.tlsMs;
+  }
+
   onError(err: Error): void {
     if (this.tapped) return;
+    const failed = phasesOf(err);
+    if (failed !== null) this.notePhases(failed);
     const answerable = !this.refused && !this.res.headersSent && !this.res.destroyed && !this.clientGone;
     if (this.tap?.onError(err, answerable)) return;
     // Our own abort after a response-side policy refusal: already answered and logged.

@@ -1,5 +1,5 @@
 import type { Server, ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { ConfigError, formatProblem } from '../config/yaml-source.js';
@@ -8,7 +8,7 @@ import { IdGenerator, type ProxyContext } from '../exchange/context.js';
 import type { Runtime } from '../exchange/runtime.js';
 import { ProxyError } from '../http/errors.js';
 import { AccessLog, createServerLog, type Destination, type LogTarget } from '../log/access-log.js';
-import type { InterceptionDeps, TunnelRegistry } from '../tunnel/connect.js';
+import type { InterceptionDeps } from '../tunnel/connect.js';
 import type { Interceptor } from '../tunnel/interceptor.js';
 import { interceptionWanted } from '../tunnel/interception-wanted.js';
 import { SelfEndpoints } from '../upstream/dialer.js';
@@ -32,6 +32,10 @@ import { ProxyProtocolListener } from './proxy-protocol-listener.js';
 import type { WorkerRole } from './worker-role.js';
 import { cachePurge } from '../admin/cache-api.js';
 import type { TransparentInfo } from '../exchange/transparent-target.js';
+import { keysNeedingRestart } from './restart-keys.js';
+import { pacProxyAddress } from './pac-address.js';
+import { drainUntil } from './drain.js';
+import { LiveTunnels } from './live-tunnels.js';
 
 export interface ProxyOptions {
   /** Override the access log destination from the config (tests pass a stream). */
@@ -69,18 +73,7 @@ export class ProxyServer {
   private readonly transparent: TransparentListener[] = [];
   /** Forward listeners with the PROXY protocol (their node:http servers are in `servers` too). */
   private readonly fronts: ProxyProtocolListener[] = [];
-  /** Sockets of live tunnels (both ends once spliced), for shutdown. */
-  private readonly tunnels = new Set<Socket>();
-  /** Tunnels open (CONNECT, upgrade, transparent TLS), one per client socket: status and metrics. */
-  private openTunnels = 0;
-  private readonly trackTunnel = (socket: Socket): void => {
-    this.tunnels.add(socket);
-    this.openTunnels++;
-    socket.once('close', () => {
-      this.tunnels.delete(socket);
-      this.openTunnels--;
-    });
-  };
+  private readonly tunnels = new LiveTunnels();
   private readonly gate: ClientGate;
   /** The node:http servers and how their requests and tunnels reach the pipeline. */
   private readonly front: HttpFront;
@@ -101,10 +94,7 @@ export class ProxyServer {
   private readonly cache: { store: CacheStore; counts: Record<CacheStatus, number> } | null;
   /** The admin listener (health, metrics, status, reload, cache, dashboard), when admin.listen is set. */
   readonly admin: AdminServer;
-  private readonly registry: TunnelRegistry = {
-    add: (s) => s.forEach((x) => this.tunnels.add(x)),
-    delete: (s) => s.forEach((x) => this.tunnels.delete(x)),
-  };
+
 
   constructor(private loaded: LoadedConfig, private readonly opts: ProxyOptions = {}) {
     const { config } = loaded;
@@ -141,10 +131,10 @@ export class ProxyServer {
       gate: this.gate,
       draining: () => this.draining,
       interception: () => this.interception,
-      registry: this.registry,
+      registry: this.tunnels,
       generations: this.generations,
       inflight: this.inflight,
-      trackTunnel: this.trackTunnel,
+      trackTunnel: this.tunnels.track,
     });
   }
 
@@ -156,7 +146,7 @@ export class ProxyServer {
       listeners: () => this.bound,
       ready: () => this.listening && !this.draining,
       draining: () => this.draining,
-      active: () => ({ connections: this.gate.connections, requests: this.inflight.size, tunnels: this.openTunnels }),
+      active: () => ({ connections: this.gate.connections, requests: this.inflight.size, tunnels: this.tunnels.open }),
       parents: () => this.rt.upstream.status(),
       cache: () => this.rt.cache,
       ca: () => this.rt.ca,
@@ -247,8 +237,8 @@ export class ProxyServer {
       gate: this.gate,
       runtime: () => this.rt,
       interception: () => this.interception,
-      registry: this.registry,
-      track: this.trackTunnel,
+      registry: this.tunnels,
+      track: this.tunnels.track,
       draining: () => this.draining,
       http,
       acceptor,
@@ -295,24 +285,7 @@ export class ProxyServer {
     } catch (err) {
       return this.rejected('config', err);
     }
-    const old = this.loaded.config;
-    const needRestart = [
-      ['listeners', old.listeners, next.config.listeners],
-      ['log', old.log, next.config.log],
-      ['limits.maxHeaderSize', old.limits.maxHeaderSize, next.config.limits.maxHeaderSize],
-      // The CA and the leaf cache are loaded once, when interception is first set up.
-      ['tls.ca', old.tls.ca, next.config.tls.ca],
-      ['tls.leafCacheSize', old.tls.leafCacheSize, next.config.tls.leafCacheSize],
-      ['tls.leafDiskCacheSize', old.tls.leafDiskCacheSize, next.config.tls.leafDiskCacheSize],
-      ['cache.enabled', old.cache.enabled, next.config.cache.enabled],
-      ['cache.memory', old.cache.memory, next.config.cache.memory],
-      ['cache.disk', old.cache.disk, next.config.cache.disk],
-      ['admin', old.admin, next.config.admin],
-      ['quota.store', old.quota.store, next.config.quota.store],
-      ['quota.snapshot', old.quota.snapshot, next.config.quota.snapshot],
-      ['quota.redis.url', old.quota.redis.url, next.config.quota.redis.url],
-      ['quota.redis.prefix', old.quota.redis.prefix, next.config.quota.redis.prefix],
-    ].filter(([, a, b]) => JSON.stringify(a) !== JSON.stringify(b)).map(([k]) => k as string);
+    const needRestart = keysNeedingRestart(this.loaded.config, next.config);
     if (needRestart.length) this.log.warn({ keys: needRestart }, `changes to ${needRestart.join(', ')} take effect at the next restart`);
     this.loaded = next;
     this.generation++;
@@ -424,18 +397,13 @@ export class ProxyServer {
     this.interception?.inner.http.close(() => {});
     const deadline = Date.now() + graceMs;
     const servers = this.interception ? [...this.servers, this.interception.inner.http] : this.servers;
-    for (const s of servers) s.closeIdleConnections();
-    while ((this.inflight.size > 0 || this.tunnels.size > 0) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 25));
-      for (const s of servers) s.closeIdleConnections();
-    }
-    if (this.inflight.size + this.tunnels.size > 0) {
-      this.log.warn({ requests: this.inflight.size, tunnels: this.tunnels.size }, 'shutdown grace expired: closing what is left');
+    if (!(await drainUntil(servers, () => this.inflight.size + this.tunnels.sockets.size, deadline))) {
+      this.log.warn({ requests: this.inflight.size, tunnels: this.tunnels.sockets.size }, 'shutdown grace expired: closing what is left');
     }
     const cut = new ProxyError('SHUTTING_DOWN', `cut by shutdown after the ${graceMs} ms grace period`);
     for (const ctx of this.inflight.values()) if (!ctx.errorCode) ctx.fail(cut);
     for (const s of servers) s.closeAllConnections();
-    for (const t of this.tunnels) t.destroy(cut);
+    for (const t of this.tunnels.sockets) t.destroy(cut);
     await this.rt.upstream.destroy().catch(() => {});
     // Leaves issued in the last moments are still being written to the disk cache.
     await this.interception?.interceptor.leaves.flush();
@@ -456,17 +424,3 @@ export class ProxyServer {
 function bare(address: string): string {
   return address.replace(/^\[|\]$/g, '');
 }
-
-/**
- * The proxy address the admin listener's PAC file names (when pac.proxy is not set):
- * the first forward listener; if it is bound to every address, the host the client
- * reached the admin listener by, with the listener's port.
- */
-function pacProxyAddress(bound: readonly ListenerView[], adminHost: string): string {
-  const l = bound[0];
-  if (!l) return adminHost;
-  const wildcard = l.address === '0.0.0.0' || l.address === '::';
-  const host = wildcard ? adminHost.replace(/:\d+$/, '') || '127.0.0.1' : l.family === 'IPv6' ? `[${l.address}]` : l.address;
-  return `${host}:${l.port}`;
-}
-

@@ -49,3 +49,23 @@ export function takeHandedOver(): ConnectPhases | null {
 export function handingOver(): boolean {
   return handedOver !== null;
 }
+
+/**
+ * A connection that failed never reaches a request's onConnect, so its phases (the
+ * lookup, a connect refused or timed out, a failed handshake) travel on the error that
+ * undici hands every request waiting for it.
+ */
+const PHASES = Symbol('egressd.connectPhases');
+
+export function withPhases<E extends Error>(err: E, phases: ConnectPhases): E {
+  (err as E & { [PHASES]?: ConnectPhases })[PHASES] = phases;
+  return err;
+}
+
+/** The phases of the failed connection behind this error (or its cause); null when there was none. */
+export function phasesOf(err: unknown): ConnectPhases | null {
+  for (let e = err as { [PHASES]?: ConnectPhases; cause?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+    if (e[PHASES]) return e[PHASES];
+  }
+  return null;
+}

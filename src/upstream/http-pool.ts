@@ -10,7 +10,7 @@ type Agent = AgentType;
 import { performance } from 'node:perf_hooks';
 import { ProxyError, toProxyError } from '../http/errors.js';
 import type { Socket } from 'node:net';
-import { handOver, newPhases, since, type ConnectPhases } from './connect-phases.js';
+import { handOver, newPhases, since, withPhases, type ConnectPhases } from './connect-phases.js';
 import { PhaseClock } from './phase-timeouts.js';
 
 /**
@@ -57,17 +57,19 @@ export function createHttpPool(dial: DialFn, opts: PoolOptions): Agent {
           ALPNProtocols: ['http/1.1'],
         });
         const timer = setTimeout(() => tls.destroy(new ProxyError('UPSTREAM_TIMEOUT', `TLS handshake with ${o.hostname} timed out`)), opts.connectTimeout);
+        const failed = (err: Error): void => {
+          clearTimeout(timer);
+          phases.tlsMs = since(t0);
+          cb(withPhases(err, phases), null);
+        };
         tls.once('secureConnect', () => {
           clearTimeout(timer);
           phases.tlsMs = since(t0);
           handOver(phases, () => cb(null, tls));
         });
-        tls.once('error', (err) => {
-          clearTimeout(timer);
-          cb(err, null);
-        });
+        tls.once('error', failed);
       },
-      (err: unknown) => cb(toProxyError(err), null),
+      (err: unknown) => cb(withPhases(toProxyError(err), phases), null),
     );
   };
   return new TimedAgent(new PhaseClock({ headersMs: opts.headersTimeout, bodyMs: opts.bodyTimeout }), {

@@ -62,11 +62,20 @@ describe('OffThreadSigner', () => {
     const s = make();
     await s.issue(normalizeHost('first.example'), Date.now());
     const inFlight = Array.from({ length: 5 }, (_, i) => s.issue(normalizeHost(`d${i}.example`), Date.now()));
-    await (s as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    await (s as unknown as { thread: { worker: { terminate(): Promise<number> } } }).thread.worker.terminate();
     const done = await Promise.all(inFlight);
     expect(done.map((c) => new X509Certificate(c.der).subjectAltName)).toEqual(['DNS:d0.example', 'DNS:d1.example', 'DNS:d2.example', 'DNS:d3.example', 'DNS:d4.example']);
     expect(s.offThread).toBe(false);
     const after = await s.issue(normalizeHost('after.example'), Date.now());
     expect(new X509Certificate(after.der).subjectAltName).toBe('DNS:after.example');
+  });
+
+  it('close() with issuances in flight still answers them (they finish in this thread)', async () => {
+    const s = make();
+    await s.issue(normalizeHost('warm.example'), Date.now());
+    const owed = Array.from({ length: 3 }, (_, i) => s.issue(normalizeHost(`c${i}.example`), Date.now()));
+    await s.close();
+    const done = await Promise.all(owed);
+    expect(done.map((c) => new X509Certificate(c.der).subjectAltName)).toEqual(['DNS:c0.example', 'DNS:c1.example', 'DNS:c2.example']);
   });
 });
