@@ -212,6 +212,23 @@ describe('whole lines', () => {
   });
 });
 
+describe('failed upstream TLS', () => {
+  it('an intercepted request whose origin handshake fails says how long the lookup, the connect and the handshake took', async () => {
+    const agent = new ProxyAgent({ uri: px.url, requestTls: { ca: px.caPem } });
+    try {
+      // The plain origin answers the ClientHello with HTTP: the upstream handshake fails.
+      const url = `https://icp.test:${plain.port}/not-tls`;
+      const res = await request(url, { dispatcher: agent });
+      expect(res.statusCode).toBe(502);
+      await res.body.text();
+      expect(await lineFor(url)).toMatchObject({ url, tls: 'intercepted', status: 502, upstream: null, timing: { dnsMs: num, connectMs: num, tlsMs: num } });
+      expect(Object.keys((await lineFor(url)).timing as object)).toEqual(['dnsMs', 'connectMs', 'tlsMs']);
+    } finally {
+      await agent.close();
+    }
+  });
+});
+
 describe('log.headers', () => {
   it('credentials are logged by scheme only, whatever the config lists', async () => {
     const url = `http://localhost:${plain.port}/creds`;

@@ -95,7 +95,6 @@ export class ProxyServer {
   /** The admin listener (health, metrics, status, reload, cache, dashboard), when admin.listen is set. */
   readonly admin: AdminServer;
 
-
   constructor(private loaded: LoadedConfig, private readonly opts: ProxyOptions = {}) {
     const { config } = loaded;
     const worker = opts.worker;

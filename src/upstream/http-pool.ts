@@ -57,17 +57,19 @@ export function createHttpPool(dial: DialFn, opts: PoolOptions): Agent {
           ALPNProtocols: ['http/1.1'],
         });
         const timer = setTimeout(() => tls.destroy(new ProxyError('UPSTREAM_TIMEOUT', `TLS handshake with ${o.hostname} timed out`)), opts.connectTimeout);
-        const failed = (err: Error): void => {
+        // Done or failed, the handshake took time: both log lines say how long.
+        const ended = (): void => {
           clearTimeout(timer);
           phases.tlsMs = since(t0);
-          cb(withPhases(err, phases), null);
         };
         tls.once('secureConnect', () => {
-          clearTimeout(timer);
-          phases.tlsMs = since(t0);
+          ended();
           handOver(phases, () => cb(null, tls));
         });
-        tls.once('error', failed);
+        tls.once('error', (err) => {
+          ended();
+          cb(withPhases(err, phases), null);
+        });
       },
       (err: unknown) => cb(withPhases(toProxyError(err), phases), null),
     );
