@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { AccessRecord } from '../log/access-log.js';
 import { clientIpOf, clientPortOf, type AddressedSocket } from '../http/client-address.js';
 import { ProxyError } from '../http/errors.js';
+import { SLOT } from '../util/slot-list.js';
 import type { Target } from '../http/target.js';
 import type { Decision } from '../policy/index.js';
 import type { CacheStatus } from '../cache/status.js';
@@ -60,6 +61,8 @@ export class ProxyContext implements AccessRecord {
   /** Request and response header fields chosen by log.headers, as logged; null: none chosen. */
   requestHeaders: Record<string, string> | null = null;
   responseHeaders: Record<string, string> | null = null;
+  /** Index in the proxy's list of requests in flight; -1: not in it. */
+  [SLOT] = -1;
 
   constructor(
     readonly id: string,

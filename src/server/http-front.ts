@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { SlotList } from '../util/slot-list.js';
 import type { Config } from '../config/schema.js';
 import { now, ProxyContext } from '../exchange/context.js';
 import { handleRequest } from '../exchange/pipeline.js';
@@ -26,7 +27,7 @@ export interface FrontDeps {
   registry: TunnelRegistry;
   generations: Generations;
   /** Requests in flight and tunnel sockets, which shutdown waits for. */
-  inflight: Map<ServerResponse, ProxyContext>;
+  inflight: SlotList<ProxyContext>;
   /** Count a tunnel's client socket as open (status, metrics) and in flight (shutdown) until it closes. */
   trackTunnel(socket: Socket): void;
 }
@@ -48,7 +49,7 @@ export class HttpFront {
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
       res.sendDate = false;
       const rt = this.d.runtime();
-      this.track(res, rt, (done) => handleRequest(rt, req, res, originOf(req.socket), null, done));
+      this.track(rt, (done) => handleRequest(rt, req, res, originOf(req.socket), null, done));
     };
     server.on('request', onRequest);
     server.on('checkContinue', onRequest);
@@ -84,14 +85,17 @@ export class HttpFront {
    * generation's upstream open. `start` runs it and calls `done` when the response has
    * closed (one 'close' listener per response, the pipeline's).
    */
-  private track(res: ServerResponse, rt: Runtime, start: (done: () => void) => ProxyContext): void {
+  private track(rt: Runtime, start: (done: () => void) => ProxyContext): void {
     const upstream = rt.upstream;
     this.d.generations.hold(upstream);
-    const ctx = start(() => {
-      this.d.inflight.delete(res);
+    let ctx: ProxyContext | null = null;
+    let closed = false;
+    ctx = start(() => {
+      closed = true;
+      if (ctx) this.d.inflight.delete(ctx);
       this.d.generations.release(upstream);
     });
-    this.d.inflight.set(res, ctx);
+    if (!closed) this.d.inflight.add(ctx);
   }
 
   /** A listener's node:http server; for a transparent one (`transparent` set), the one it hands HTTP to. */
@@ -128,7 +132,7 @@ export class HttpFront {
       sendError(rt, ctx, req, res, refusal, true);
       return;
     }
-    this.track(res, rt, (done) => handleRequest(rt, req, res, null, transparent, done));
+    this.track(rt, (done) => handleRequest(rt, req, res, null, transparent, done));
   }
 
   private onTunnel(req: IncomingMessage, socket: Socket, head: Buffer, kind: 'connect' | 'upgrade', transparent: TransparentInfo | null): void {

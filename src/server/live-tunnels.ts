@@ -1,13 +1,18 @@
 import type { Socket } from 'node:net';
 import type { TunnelRegistry } from '../tunnel/splice.js';
+import { SlotList, type Slotted } from '../util/slot-list.js';
+
+type TunnelSocket = Socket & Slotted;
 
 /**
  * The proxy's live tunnels. `sockets`: every socket of a tunnel (both ends once
  * spliced), which shutdown waits for and then cuts. `open`: tunnels by client socket
- * (CONNECT, upgrade, transparent TLS), for status and metrics.
+ * (CONNECT, upgrade, transparent TLS), for status and metrics. A SlotList, not a Set:
+ * a tunnel a second churns a Set's table, and the tables left behind keep whole
+ * finished tunnels alive into the old generation (util/slot-list.ts).
  */
 export class LiveTunnels implements TunnelRegistry {
-  readonly sockets = new Set<Socket>();
+  readonly sockets = new SlotList<TunnelSocket>();
   open = 0;
 
   add(sockets: Socket[]): void {

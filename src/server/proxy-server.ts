@@ -1,4 +1,4 @@
-import type { Server, ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
@@ -36,6 +36,7 @@ import { keysNeedingRestart } from './restart-keys.js';
 import { pacProxyAddress } from './pac-address.js';
 import { drainUntil } from './drain.js';
 import { LiveTunnels } from './live-tunnels.js';
+import { SlotList } from '../util/slot-list.js';
 
 export interface ProxyOptions {
   /** Override the access log destination from the config (tests pass a stream). */
@@ -82,7 +83,7 @@ export class ProxyServer {
   private readonly quotas: Quotas;
   private readonly passwords = new OffThreadPasswordCheck();
   /** Requests in flight, so a shutdown that cuts them can say so in their log lines. */
-  private readonly inflight = new Map<ServerResponse, ProxyContext>();
+  private readonly inflight = new SlotList<ProxyContext>();
   private draining = false;
   /** Every configured listener is bound (readiness, with !draining). */
   private listening = false;
@@ -400,7 +401,7 @@ export class ProxyServer {
       this.log.warn({ requests: this.inflight.size, tunnels: this.tunnels.sockets.size }, 'shutdown grace expired: closing what is left');
     }
     const cut = new ProxyError('SHUTTING_DOWN', `cut by shutdown after the ${graceMs} ms grace period`);
-    for (const ctx of this.inflight.values()) if (!ctx.errorCode) ctx.fail(cut);
+    for (const ctx of this.inflight) if (!ctx.errorCode) ctx.fail(cut);
     for (const s of servers) s.closeAllConnections();
     for (const t of this.tunnels.sockets) t.destroy(cut);
     await this.rt.upstream.destroy().catch(() => {});

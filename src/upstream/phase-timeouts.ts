@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import { SLOT, SlotList } from '../util/slot-list.js';
 
 // undici's own error classes: the codes (UND_ERR_HEADERS_TIMEOUT, UND_ERR_BODY_TIMEOUT)
 // keep their meaning everywhere errors are mapped, retried and logged.
@@ -25,12 +26,12 @@ export interface PhaseLimits {
  * generation. Under W1 they were about half of all promoted bytes; with them gone the
  * proxy's peak RSS fell from ~140 to ~95 MB and p99 halved (docs/benchmarks.md).
  *
- * Here a request in flight carries a deadline (a number) and sits in a Set; one
+ * Here a request in flight carries a deadline (a number) and sits in a SlotList; one
  * interval per pool, a tenth of the shortest limit (10 ms to 1 s), ends those past
  * their deadline. Nothing is allocated per phase.
  */
 export class PhaseClock {
-  private readonly watched = new Set<TimedHandler>();
+  private readonly watched = new SlotList<TimedHandler>();
   private timer: NodeJS.Timeout | null = null;
   private readonly tickMs: number;
 
@@ -98,6 +99,7 @@ const enum Phase {
  */
 class TimedHandler implements Dispatcher.DispatchHandler {
   deadline = Infinity;
+  [SLOT] = -1;
   private phase = Phase.Sending;
   private abort: ((err?: Error) => void) | null = null;
   private resumeUpstream: (() => void) | null = null;
