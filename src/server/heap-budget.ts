@@ -17,22 +17,52 @@ import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
  */
 const SEMI_SPACE_CAP = 4 * 1024 * 1024;
 const OWN_FLAGS = /--(max-semi-space-size|semi-space-growth-factor|heap-growing-percent|max-heap-size)\b/;
+/** How often, at the cap, to look whether V8 has shrunk the young generation. */
+const POLL_MS = 5000;
 
 let observer: PerformanceObserver | null = null;
+let poll: NodeJS.Timeout | null = null;
 
+/**
+ * Below the cap the young generation is watched at every collection, since V8 may grow
+ * it at each. At the cap growth is off, and a slow poll replaces the watch: a GC
+ * observer builds an entry object (with Node's deprecation wrappers) for every
+ * collection, a tenth of what W1 promoted once the rest was fixed.
+ */
 export function applyHeapBudget(argv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): boolean {
   if (observer || argv.some((a) => OWN_FLAGS.test(a)) || OWN_FLAGS.test(nodeOptions)) return false;
-  let growing = true;
-  const steer = (): void => {
-    // new_space counts both semi-spaces.
-    const young = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
-    const wantGrowth = young !== undefined && young.space_size < 2 * SEMI_SPACE_CAP;
-    if (wantGrowth === growing) return;
-    growing = wantGrowth;
-    setFlagsFromString(`--semi-space-growth-factor=${wantGrowth ? 2 : 1}`);
+  const gc = new PerformanceObserver(() => {
+    if (!belowCap()) capped();
+  });
+  const watch = (): void => {
+    setFlagsFromString('--semi-space-growth-factor=2');
+    gc.observe({ entryTypes: ['gc'] });
   };
-  steer();
-  observer = new PerformanceObserver(steer);
-  observer.observe({ entryTypes: ['gc'] });
+  const capped = (): void => {
+    setFlagsFromString('--semi-space-growth-factor=1');
+    gc.disconnect();
+    poll = setInterval(() => {
+      if (!belowCap()) return;
+      if (poll) clearInterval(poll);
+      poll = null;
+      watch();
+    }, POLL_MS);
+    poll.unref();
+  };
+  observer = gc;
+  if (belowCap()) watch();
+  else capped();
   return true;
+}
+
+/** What the budget is doing now (tests, diagnostics). */
+export function heapBudgetState(): 'off' | 'watching' | 'capped' {
+  if (!observer) return 'off';
+  return poll ? 'capped' : 'watching';
+}
+
+function belowCap(): boolean {
+  // new_space counts both semi-spaces.
+  const young = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
+  return young !== undefined && young.space_size < 2 * SEMI_SPACE_CAP;
 }

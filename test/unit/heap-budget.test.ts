@@ -12,11 +12,11 @@ const MiB = 1024 * 1024;
  * way a busy proxy does (short-lived garbage with a share that survives a while), and
  * reports the largest young generation V8 used.
  */
-function youngPeak(execArgv: string[] = [], apply = true): { applied: boolean; peak: number } {
+function youngPeak(execArgv: string[] = [], apply = true): { applied: boolean; peak: number; state: string } {
   ensureBuilt();
   const script = `
     const { getHeapSpaceStatistics } = await import('node:v8');
-    const { applyHeapBudget } = await import(${JSON.stringify(join(ROOT, 'dist', 'server', 'heap-budget.js'))});
+    const { applyHeapBudget, heapBudgetState } = await import(${JSON.stringify(join(ROOT, 'dist', 'server', 'heap-budget.js'))});
     const applied = ${apply} ? applyHeapBudget() : false;
     let peak = 0, keep = [];
     for (let round = 0; round < 400; round++) {
@@ -26,9 +26,9 @@ function youngPeak(execArgv: string[] = [], apply = true): { applied: boolean; p
       const y = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
       peak = Math.max(peak, y.space_size);
     }
-    process.stdout.write(JSON.stringify({ applied, peak }));
+    process.stdout.write(JSON.stringify({ applied, peak, state: heapBudgetState() }));
   `;
-  return JSON.parse(execFileSync(process.execPath, [...execArgv, '--input-type=module', '-e', script], { encoding: 'utf8' })) as { applied: boolean; peak: number };
+  return JSON.parse(execFileSync(process.execPath, [...execArgv, '--input-type=module', '-e', script], { encoding: 'utf8' })) as { applied: boolean; peak: number; state: string };
 }
 
 describe('heap budget', () => {
@@ -42,9 +42,14 @@ describe('heap budget', () => {
     expect(r.peak).toBeLessThanOrEqual(8 * MiB);
   });
 
+  it('stops watching every collection once the cap is reached (a slow poll takes over)', () => {
+    expect(youngPeak().state).toBe('capped');
+  });
+
   it('leaves heap flags given on the node command line alone', () => {
     const r = youngPeak(['--max-semi-space-size=16']);
     expect(r.applied).toBe(false);
+    expect(r.state).toBe('off');
     expect(r.peak).toBeGreaterThan(8 * MiB);
   });
 });
