@@ -27,7 +27,7 @@ let poll: NodeJS.Timeout | null = null;
  * Below the cap the young generation is watched at every collection, since V8 may grow
  * it at each. At the cap growth is off, and a slow poll replaces the watch: a GC
  * observer builds an entry object (with Node's deprecation wrappers) for every
- * collection, a tenth of what W1 promoted once the rest was fixed.
+ * collection: 13% of what W1 promoted once the rest was fixed (docs/benchmarks.md).
  */
 export function applyHeapBudget(argv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): boolean {
   if (observer || argv.some((a) => OWN_FLAGS.test(a)) || OWN_FLAGS.test(nodeOptions)) return false;

@@ -88,14 +88,12 @@ export class HttpFront {
   private track(rt: Runtime, start: (done: () => void) => ProxyContext): void {
     const upstream = rt.upstream;
     this.d.generations.hold(upstream);
-    let ctx: ProxyContext | null = null;
-    let closed = false;
-    ctx = start(() => {
-      closed = true;
-      if (ctx) this.d.inflight.delete(ctx);
+    // `done` runs on the response's 'close', which node emits asynchronously: ctx is set by then.
+    const ctx = start(() => {
+      this.d.inflight.delete(ctx);
       this.d.generations.release(upstream);
     });
-    if (!closed) this.d.inflight.add(ctx);
+    this.d.inflight.add(ctx);
   }
 
   /** A listener's node:http server; for a transparent one (`transparent` set), the one it hands HTTP to. */
