@@ -1,6 +1,14 @@
+/** The member's index, under a symbol so that objects we do not own (sockets) can carry it. */
+export const SLOT = Symbol('egressd.slot');
+
+export interface Slotted {
+  [SLOT]?: number;
+}
+
 /**
- * A set of things in flight (requests, timed handlers) kept in an array: each member
- * knows its index, so add and delete are O(1) and nothing is ever rehashed.
+ * A set of things in flight (requests, timed upstream handlers, tunnel sockets) kept
+ * in an array: each member knows its index, so add and delete are O(1) and nothing is
+ * ever rehashed.
  *
  * Why not a Map or Set: under steady churn (one add and one delete per request, about
  * 64 live) V8's ordered hash tables fill with deleted entries and are copied into a new
@@ -13,13 +21,6 @@
  * (docs/benchmarks.md, session 10). An array only reallocates when it grows past its
  * largest size, and a removed member's slot is cleared at once.
  */
-/** The member's index, under a symbol so that objects we do not own (sockets) can carry it. */
-export const SLOT = Symbol('egressd.slot');
-
-export interface Slotted {
-  [SLOT]?: number;
-}
-
 export class SlotList<T extends Slotted> implements Iterable<T> {
   private readonly items: T[] = [];
 
