@@ -2,31 +2,22 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 
 /**
- * A smaller heap for a long-running proxy, young and old generation.
+ * A smaller young generation for a long-running proxy. V8 grows it to 2 x 16 MiB as
+ * soon as start-up allocates a lot, and keeps it: 24 MB of idle RSS for under 1 MB of
+ * live young objects. Capped at 2 x 4 MiB: idle RSS 86 -> 74 MB and W1 peak 134 -> 111
+ * MB, for about 3% of W1 throughput (docs/benchmarks.md, session 4). A faster old
+ * generation cycle (--heap-growing-percent=20) took W1 under 100 MB too, but doubled
+ * its p99 (15 -> 31 ms: a full collection every 450 ms) and cost 15% of throughput, so
+ * it is not done. Tried again in session 11, with W1's promotion fixed: W1 stayed under
+ * 100 MB after connection churn at no W1 cost, but W2 ran at half speed in every run (a
+ * full collection every ~100 ms: docs/benchmarks.md), so still not done.
  *
- * Young: V8 grows it to 2 x 16 MiB as soon as start-up allocates a lot, and keeps it:
- * 24 MB of idle RSS for under 1 MB of live young objects. Capped at 2 x 4 MiB: idle RSS
- * 86 -> 74 MB and W1 peak 134 -> 111 MB, for about 3% of W1 throughput
- * (docs/benchmarks.md, session 4). `--max-semi-space-size` is read only when V8
- * starts, so it cannot be set from here. The growth factor is read at each young
- * collection: growth is allowed until a semi-space reaches the cap, and stopped there
- * (and allowed again if V8 shrinks it).
- *
- * Old: a full collection once the old generation has grown 20% (at least 8 MB, V8's
- * minimum step) past what the last one left, where V8's own factor goes up to 4x (2.8x
- * seen under W4). What a proxy promotes is mostly garbage (Node's closed sockets under
- * connection churn, about 1 KB each: bench/socket-churn-gc.mjs), and V8 left it in the
- * old generation long after the churn: W1 after W3a/W4 peaked at 98-135 MB of RSS,
- * 94-98 MB with this (docs/benchmarks.md, session 11). It costs a 5-8 ms full
- * collection every ~2 s under W4 (W4 about 5% slower, within noise) and none in 8 s of
- * W1. Session 4 rejected it for doubling W1's p99, but W1 then promoted 129 MB per 5 s
- * through churned hash tables, fixed in session 10.
- *
+ * `--max-semi-space-size` is read only when V8 starts, so it cannot be set from here.
+ * The growth factor is read at each young collection: growth is allowed until a
+ * semi-space reaches the cap, and stopped there (and allowed again if V8 shrinks it).
  * Someone who starts node with their own heap flags keeps them.
  */
 const SEMI_SPACE_CAP = 4 * 1024 * 1024;
-/** The old generation's growth past the last full collection's live size, in per cent. */
-const OLD_GROWTH_PERCENT = 20;
 const OWN_FLAGS = /--(max-semi-space-size|semi-space-growth-factor|heap-growing-percent|max-heap-size)\b/;
 /** How often, at the cap, to look whether V8 has shrunk the young generation. */
 const POLL_MS = 5000;
@@ -61,7 +52,6 @@ export function applyHeapBudget(argv: readonly string[] = process.execArgv, node
     poll.unref();
   };
   observer = gc;
-  setFlagsFromString(`--heap-growing-percent=${OLD_GROWTH_PERCENT}`);
   if (belowCap()) watch();
   else capped();
   return true;
