@@ -1,5 +1,6 @@
 import { PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
+import { startBufferHeadroom } from './buffer-headroom.js';
 
 /**
  * A smaller young generation for a long-running proxy. V8 grows it to 2 x 16 MiB as
@@ -10,7 +11,9 @@ import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
  * its p99 (15 -> 31 ms: a full collection every 450 ms) and cost 15% of throughput, so
  * it is not done. Tried again in session 11, with W1's promotion fixed: W1 stayed under
  * 100 MB after connection churn at no W1 cost, but W2 ran at half speed in every run (a
- * full collection every ~100 ms: docs/benchmarks.md), so still not done.
+ * full collection every ~100 ms: docs/benchmarks.md), so still not done. That W2 slow
+ * mode came from buffers in flight counted against the old generation's limit; the
+ * growth factor is now raised only while they swing (buffer-headroom.ts).
  *
  * `--max-semi-space-size` is read only when V8 starts, so it cannot be set from here.
  * The growth factor is read at each young collection: growth is allowed until a
@@ -52,6 +55,7 @@ export function applyHeapBudget(argv: readonly string[] = process.execArgv, node
     poll.unref();
   };
   observer = gc;
+  startBufferHeadroom();
   if (belowCap()) watch();
   else capped();
   return true;

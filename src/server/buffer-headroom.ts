@@ -1,0 +1,86 @@
+import { getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString } from 'node:v8';
+
+/**
+ * Old-generation room for buffers in flight.
+ *
+ * V8 counts the Buffer memory allocated since the last full collection against the old
+ * generation's limit, including buffers still in the young generation that the next
+ * scavenge frees. A relay allocates one 64 KiB buffer per socket read, and V8 scavenges
+ * for them only once young buffers reach 32 MiB (Heap::AllocateExternalBackingStore).
+ * After a full collection that found little promoted (a bulk transfer promotes little),
+ * V8 sets the limit to the live size plus 8 MiB plus the new space: 12 MiB of room here.
+ * At a few hundred MiB/s the buffers in flight alone cross it every few tens of ms: a
+ * full collection every ~50 ms, and W2 at 290-410 MiB/s instead of 560-860
+ * (docs/benchmarks.md, session 12).
+ *
+ * So, while buffer memory swings by more than V8's own room, the old generation's growth
+ * factor (--heap-growing-percent, read at each full collection) is set to leave room for
+ * the swing, measured over the last few seconds. When the swing subsides, V8 chooses the
+ * factor again (0). The factor is ours only during bulk traffic.
+ */
+
+const MiB = 1024 * 1024;
+/** Below this swing, V8's own room (8 MiB plus the new space) holds the buffers in flight. */
+export const ENGAGE_BYTES = 8 * MiB;
+/** Room beyond the measured swing: promoted buffers, and peaks between samples. */
+const MARGIN_BYTES = 16 * MiB;
+const MIN_PERCENT = 30;
+const MAX_PERCENT = 400;
+/** Samples kept: the swing and the live size are read over this many. */
+const WINDOW = 10;
+
+/** The growth percent that leaves `swing` bytes of room above `live` (0: leave it to V8). */
+export function headroomPercent(swing: number, live: number): number {
+  if (swing < ENGAGE_BYTES || live <= 0) return 0;
+  const p = Math.ceil((100 * (swing + MARGIN_BYTES)) / live / 10) * 10;
+  return Math.min(MAX_PERCENT, Math.max(MIN_PERCENT, p));
+}
+
+/** The last samples of external memory and old-generation use. */
+export class HeadroomWindow {
+  private readonly external: number[] = [];
+  private readonly old: number[] = [];
+
+  /** Adds a sample; returns the percent for the window so far. */
+  add(externalBytes: number, oldGenerationBytes: number): number {
+    this.external.push(externalBytes);
+    this.old.push(oldGenerationBytes);
+    if (this.external.length > WINDOW) {
+      this.external.shift();
+      this.old.shift();
+    }
+    const swing = Math.max(...this.external) - Math.min(...this.external);
+    // The old generation's smallest use in the window is the nearest reading of its live
+    // size (right after a full collection).
+    return headroomPercent(swing, Math.min(...this.old));
+  }
+}
+
+let timer: NodeJS.Timeout | null = null;
+let applied = 0;
+
+/** Samples every `intervalMs` and sets the growth percent when it changes. */
+export function startBufferHeadroom(intervalMs = 1000): void {
+  if (timer) return;
+  const window = new HeadroomWindow();
+  timer = setInterval(() => {
+    const p = window.add(getHeapStatistics().external_memory, oldGenerationUsed());
+    if (p === applied) return;
+    setFlagsFromString(`--heap-growing-percent=${p}`);
+    applied = p;
+  }, intervalMs);
+  timer.unref();
+}
+
+/** The growth percent now in force (0: V8's own); tests, diagnostics. */
+export function bufferHeadroomPercent(): number {
+  return applied;
+}
+
+function oldGenerationUsed(): number {
+  let used = 0;
+  for (const s of getHeapSpaceStatistics()) {
+    if (s.space_name !== 'new_space' && s.space_name !== 'new_large_object_space') used += s.space_used_size;
+  }
+  return used;
+}
