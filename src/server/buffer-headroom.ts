@@ -1,4 +1,5 @@
 import { getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { collect, mallocTrim } from './malloc-trim.js';
 
 /**
  * Old-generation room for buffers in flight.
@@ -17,6 +18,13 @@ import { getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString } from 'n
  * factor (--heap-growing-percent, read at each full collection) is set to leave room for
  * the swing, measured over the last few seconds. When the swing subsides, V8 chooses the
  * factor again (0). The factor is ours only during bulk traffic.
+ *
+ * The same sampler gives the buffers' memory back afterwards. glibc keeps what was freed,
+ * so when malloc holds 16 MiB more than after the last trim and few buffers are in
+ * flight, it calls malloc_trim (malloc-trim.ts). Buffers still allocated while nothing
+ * moves (the same array-buffer bytes two samples in a row) are dead ones waiting for a
+ * collection; a young one is run first, and a full one (at most once a minute) if they
+ * had been promoted.
  */
 
 const MiB = 1024 * 1024;
@@ -28,6 +36,10 @@ const MIN_PERCENT = 30;
 const MAX_PERCENT = 400;
 /** Samples kept: the swing and the live size are read over this many. */
 const WINDOW = 10;
+/** The least time between two full collections run here for idle buffers. */
+const MAJOR_EVERY_MS = 60_000;
+/** Memory malloc may gain over its level after the last trim before the next one. */
+export const TRIM_BYTES = 16 * MiB;
 
 /** The growth percent that leaves `swing` bytes of room above `live` (0: leave it to V8). */
 export function headroomPercent(swing: number, live: number): number {
@@ -56,25 +68,87 @@ export class HeadroomWindow {
   }
 }
 
+/**
+ * When to call malloc_trim. `held` is what the process holds outside V8's heap and the
+ * live buffers (RSS - heap - array buffers): its level after the last trim is the base,
+ * and it follows any fall below it. A transfer in progress (buffers moving, more than a
+ * few MiB of them) holds the trim back: it would only fault the pages back in.
+ */
+export class TrimPolicy {
+  private base = Infinity;
+
+  /** `quiet`: no buffer was allocated or freed since the last sample. */
+  shouldTrim(held: number, inFlight: number, quiet: boolean): boolean {
+    if (held < this.base) this.base = held;
+    return (quiet || inFlight < ENGAGE_BYTES) && held - this.base > TRIM_BYTES;
+  }
+
+  trimmed(held: number): void {
+    this.base = held;
+  }
+}
+
 let timer: NodeJS.Timeout | null = null;
 let applied = 0;
+let trims = 0;
 
 /** Samples every `intervalMs` and sets the growth percent when it changes. */
 export function startBufferHeadroom(intervalMs = 1000): void {
   if (timer) return;
   const window = new HeadroomWindow();
+  const policy = new TrimPolicy();
+  let canTrim = true;
+  let lastBuffers = -1;
+  /** Buffer bytes right after the last young collection run here (none again until they move). */
+  let collected = -1;
+  let majorAt = -Infinity;
   timer = setInterval(() => {
     const p = window.add(getHeapStatistics().external_memory, oldGenerationUsed());
-    if (p === applied) return;
-    setFlagsFromString(`--heap-growing-percent=${p}`);
-    applied = p;
+    if (p !== applied) {
+      setFlagsFromString(`--heap-growing-percent=${p}`);
+      applied = p;
+    }
+    if (!canTrim) return;
+    let [held, buffers] = heldAndBuffers();
+    const quiet = buffers === lastBuffers;
+    if (quiet && buffers >= ENGAGE_BYTES && buffers !== collected) {
+      collect('minor');
+      [held, buffers] = heldAndBuffers();
+      if (buffers >= ENGAGE_BYTES && performance.now() - majorAt >= MAJOR_EVERY_MS) {
+        collect('major');
+        majorAt = performance.now();
+        [held, buffers] = heldAndBuffers();
+      }
+      collected = buffers;
+    }
+    lastBuffers = buffers;
+    if (!policy.shouldTrim(held, buffers, quiet)) return;
+    const trim = mallocTrim();
+    if (!trim) {
+      canTrim = false;
+      return;
+    }
+    trim();
+    trims++;
+    policy.trimmed(heldAndBuffers()[0]);
   }, intervalMs);
   timer.unref();
+}
+
+/** What malloc holds beyond V8's heap and the live buffers, and the buffers' bytes. */
+function heldAndBuffers(): [number, number] {
+  const m = process.memoryUsage();
+  return [m.rss - m.heapTotal - m.arrayBuffers, m.arrayBuffers];
 }
 
 /** The growth percent now in force (0: V8's own); tests, diagnostics. */
 export function bufferHeadroomPercent(): number {
   return applied;
+}
+
+/** malloc_trim calls so far; tests, diagnostics. */
+export function mallocTrims(): number {
+  return trims;
 }
 
 function oldGenerationUsed(): number {
