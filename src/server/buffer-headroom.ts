@@ -11,8 +11,8 @@ import { collect, mallocTrim } from './malloc-trim.js';
  * After a full collection that found little promoted (a bulk transfer promotes little),
  * V8 sets the limit to the live size plus 8 MiB plus the new space: 12 MiB of room here.
  * At a few hundred MiB/s the buffers in flight alone cross it every few tens of ms: a
- * full collection every ~50 ms, and W2 at 290-410 MiB/s instead of 560-860
- * (docs/benchmarks.md, session 12).
+ * full collection every ~50 ms, and W2 at 264-572 MiB/s instead of 499-878 with this
+ * (medians 340 and 672; docs/benchmarks.md, session 12).
  *
  * So, while buffer memory swings by more than V8's own room, the old generation's growth
  * factor (--heap-growing-percent, read at each full collection) is set to leave room for
@@ -92,14 +92,14 @@ let timer: NodeJS.Timeout | null = null;
 let applied = 0;
 let trims = 0;
 
-/** Samples every `intervalMs` and sets the growth percent when it changes. */
+/** Samples every `intervalMs`: sets the growth percent when it changes, collects idle buffers, trims. */
 export function startBufferHeadroom(intervalMs = 1000): void {
   if (timer) return;
   const window = new HeadroomWindow();
   const policy = new TrimPolicy();
   let canTrim = true;
   let lastBuffers = -1;
-  /** Buffer bytes right after the last young collection run here (none again until they move). */
+  /** Buffer bytes right after the last collection run here (none again until they move). */
   let collected = -1;
   let majorAt = -Infinity;
   timer = setInterval(() => {
@@ -108,7 +108,6 @@ export function startBufferHeadroom(intervalMs = 1000): void {
       setFlagsFromString(`--heap-growing-percent=${p}`);
       applied = p;
     }
-    if (!canTrim) return;
     let [held, buffers] = heldAndBuffers();
     const quiet = buffers === lastBuffers;
     if (quiet && buffers >= ENGAGE_BYTES && buffers !== collected) {
@@ -122,7 +121,7 @@ export function startBufferHeadroom(intervalMs = 1000): void {
       collected = buffers;
     }
     lastBuffers = buffers;
-    if (!policy.shouldTrim(held, buffers, quiet)) return;
+    if (!canTrim || !policy.shouldTrim(held, buffers, quiet)) return;
     const trim = mallocTrim();
     if (!trim) {
       canTrim = false;
