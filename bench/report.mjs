@@ -119,7 +119,8 @@ function table(rawDir, outDir) {
           const kb = Number(readFileSync(join(dir, f), 'utf8').trim());
           if (kb > 0) {
             vals.push(kb / 1024);
-            (rss[t] ??= {})[m[2] ? `${row.file}.${m[2]}` : row.file] = kb / 1024;
+            // A per-run row reads files another row already recorded.
+            if (!row.run) (rss[t] ??= {})[m[2] ? `${row.file}.${m[2]}` : row.file] = kb / 1024;
           }
           continue;
         }

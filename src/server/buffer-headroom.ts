@@ -1,4 +1,4 @@
-import { getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import { collect, mallocTrim } from './malloc-trim.js';
 
 /**
@@ -90,7 +90,6 @@ export class TrimPolicy {
 
 let timer: NodeJS.Timeout | null = null;
 let applied = 0;
-let trims = 0;
 
 /** Samples every `intervalMs`: sets the growth percent when it changes, collects idle buffers, trims. */
 export function startBufferHeadroom(intervalMs = 1000): void {
@@ -103,12 +102,14 @@ export function startBufferHeadroom(intervalMs = 1000): void {
   let collected = -1;
   let majorAt = -Infinity;
   timer = setInterval(() => {
-    const p = window.add(getHeapStatistics().external_memory, oldGenerationUsed());
+    // One reading serves both: `external` is V8's external-memory count (the one its limit uses).
+    const mem = process.memoryUsage();
+    const p = window.add(mem.external, oldGenerationUsed());
     if (p !== applied) {
       setFlagsFromString(`--heap-growing-percent=${p}`);
       applied = p;
     }
-    let [held, buffers] = heldAndBuffers();
+    let [held, buffers] = heldAndBuffers(mem);
     const quiet = buffers === lastBuffers;
     if (quiet && buffers >= ENGAGE_BYTES && buffers !== collected) {
       collect('minor');
@@ -128,26 +129,19 @@ export function startBufferHeadroom(intervalMs = 1000): void {
       return;
     }
     trim();
-    trims++;
     policy.trimmed(heldAndBuffers()[0]);
   }, intervalMs);
   timer.unref();
 }
 
 /** What malloc holds beyond V8's heap and the live buffers, and the buffers' bytes. */
-function heldAndBuffers(): [number, number] {
-  const m = process.memoryUsage();
+function heldAndBuffers(m: NodeJS.MemoryUsage = process.memoryUsage()): [number, number] {
   return [m.rss - m.heapTotal - m.arrayBuffers, m.arrayBuffers];
 }
 
 /** The growth percent now in force (0: V8's own); tests, diagnostics. */
 export function bufferHeadroomPercent(): number {
   return applied;
-}
-
-/** malloc_trim calls so far; tests, diagnostics. */
-export function mallocTrims(): number {
-  return trims;
 }
 
 function oldGenerationUsed(): number {

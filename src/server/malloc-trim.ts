@@ -13,7 +13,7 @@ import { runInNewContext } from 'node:vm';
  * It is loaded on the first trim, since a proxy without bulk traffic never needs it.
  * Where there is no glibc (musl, macOS) or koffi cannot load, there is no trim: `null`.
  */
-export type Trim = () => boolean;
+export type Trim = () => void;
 
 let loaded: Trim | null | undefined;
 
@@ -26,7 +26,7 @@ export function mallocTrim(): Trim | null {
       load(path: string): { func(signature: string): (pad: number) => number };
     };
     const trim = koffi.load('libc.so.6').func('int malloc_trim(size_t)');
-    loaded = () => trim(0) === 1;
+    loaded = () => void trim(0);
   } catch {
     // koffi missing (an optional dependency), or no glibc (musl has no libc.so.6, or one
     // without malloc_trim): the memory is only kept longer.
